@@ -38,7 +38,7 @@ fi
 build=$root/build/cmake
 if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "CMAKE_INSTALL_PREFIX:PATH=$venv\$" "$build/CMakeCache.txt"; then
   echo "[setup] configuring the package"
-  rm -rf "$build"
+  rm -rf "$build" && mkdir -p "$root/build"
   cmake -S . -B "$build" -DCMAKE_INSTALL_PREFIX="$venv" -DCMAKE_PREFIX_PATH="$venv" \
     -DPython3_EXECUTABLE="$py" -DBUILD_TESTING=OFF > "$root/build/cmake-configure.log" 2>&1 \
     || { cat "$root/build/cmake-configure.log"; exit 1; }
