@@ -1,0 +1,72 @@
+"""The tokenizer of the tiny models: a byte-level BPE the project trains offline with `tokenizers`.
+
+A user's LLaVA checkpoint brings its own tokenizer; the tiny models need one that exists without
+downloading anything. Byte-level BPE encodes any text (unknown words fall back to bytes), and the
+built-in corpus makes the ShapesRef vocabulary single tokens so short answers stay short.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from pgpt_ros.model.tokens import (
+    BOS_TOKEN,
+    DEFAULT_PROMPT_TEMPLATE,
+    EOS_TOKEN,
+    IMAGE_TOKEN,
+    NOT_FOUND,
+    PAD_TOKEN,
+    UNK_TOKEN,
+    VIS_TOKEN,
+)
+
+COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray", "grey", "pink", "cyan", "brown"]
+SHAPES = ["circle", "square", "triangle", "star", "diamond", "ellipse", "rectangle", "hexagon", "cross"]
+WORDS = ["the", "a", "an", "all", "every", "each", "left", "right", "of", "above", "below", "under", "next", "to", "near", "largest", "smallest", "biggest", "leftmost", "rightmost", "topmost", "bottommost", "bottom", "top", "middle", "centre", "center", "find", "shape", "shapes", "object", "objects", "small", "big", "large", "medium", "none", "not", "found", "where", "is", "are", "and", "what", "at", "which", "one", "two", "three", "show", "me", "locate", "point", "segment", "this", "that", "it", "in", "on", "with", "there"]
+
+
+def _corpus() -> list[str]:
+    """Sentences that cover the prompt template, the answers and the ShapesRef vocabulary."""
+    prompt = DEFAULT_PROMPT_TEMPLATE.replace(IMAGE_TOKEN, "")
+    lines = [prompt.format(command=""), NOT_FOUND, "0.123,0.456,0.789,0.912 [0.5,0.5,1.0,1.0]"]
+    for colour in COLOURS:
+        for shape in SHAPES:
+            lines.append(f"find the {colour} {shape} {colour} {shape}s, the {colour} {shape}")
+    lines.append(" ".join(WORDS))
+    lines.append(" ".join(w.capitalize() for w in WORDS + COLOURS + SHAPES))
+    return lines * 4
+
+
+def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+    """Trains the byte-level BPE and wraps it for transformers, special tokens included.
+
+    ``<image>`` and ``<vis>`` are added as special tokens so no merge ever splits them.
+    """
+    specials = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN]
+    bpe = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        pad_token=PAD_TOKEN,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        unk_token=UNK_TOKEN,
+    )
+    add_perception_tokens(tokenizer)
+    return tokenizer
+
+
+def add_perception_tokens(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Adds ``<image>`` (if missing) and ``<vis>`` as special tokens; returns nothing, ids via lookup."""
+    missing = [t for t in (IMAGE_TOKEN, VIS_TOKEN) if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
