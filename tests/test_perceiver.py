@@ -1,0 +1,60 @@
+"""The Perceiver maps the model's normalised answers to source pixels and rejects bad input."""
+
+import numpy as np
+import pytest
+
+from pgpt_ros.model import Detection
+from pgpt_ros.runtime import Perceiver
+from pgpt_ros.runtime.perceiver import check_image, to_pixels
+
+
+def test_to_pixels_scales_box_and_mask_to_a_non_square_source():
+    logits = np.full((32, 32), -5.0, np.float32)
+    logits[8:16, 16:32] = 5.0  # rows 1/4..1/2, columns 1/2..1 of the image
+    detection = Detection("red circle", np.array([0.5, 0.25, 1.0, 0.5], np.float32), logits, 0.7)
+    pixel = to_pixels(detection, width=640, height=200, with_mask=True)
+    np.testing.assert_allclose(pixel.box, [320.0, 50.0, 640.0, 100.0])
+    assert pixel.mask.shape == (200, 640) and pixel.mask.dtype == bool
+    ys, xs = np.nonzero(pixel.mask)
+    assert abs(ys.min() - 50) <= 4 and abs(ys.max() - 100) <= 4
+    assert abs(xs.min() - 320) <= 12 and xs.max() == 639
+    assert to_pixels(detection, 640, 200, with_mask=False).mask is None
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((0, 10, 3), np.uint8),
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+    ],
+)
+def test_check_image_rejects_what_the_model_cannot_read(image):
+    with pytest.raises(ValueError):
+        check_image(image)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"dtype": "float8"}, ValueError),
+        ({"device": "not-a-device"}, ValueError),
+        ({"device": "cpu", "dtype": "float16"}, ValueError),
+        ({"head_backend": "magic"}, ValueError),
+        ({"model_path": "/nonexistent/model"}, FileNotFoundError),
+    ],
+)
+def test_load_reports_bad_parameters(kwargs, error):
+    with pytest.raises(error):
+        Perceiver.load(**kwargs)
+
+
+def test_locate_answers_in_source_pixels():
+    perceiver = Perceiver.load()
+    image = np.random.default_rng(0).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    result = perceiver.locate(image, "find the red circle", max_new_tokens=4)
+    assert 1 <= result.num_tokens <= 4 and result.inference_s > 0
+    for detection in result.detections:
+        assert np.all(detection.box >= 0) and np.all(detection.box[[0, 2]] <= 200)
+        assert detection.mask is None or detection.mask.shape == (120, 200)
