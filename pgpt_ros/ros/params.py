@@ -1,0 +1,124 @@
+"""The node's parameters: one declaration (default, meaning, whether it may change at run time) and
+one validation, usable without a running node.
+
+Why pure Python: the same checks run at start (an impossible value is one clear error and a non-zero
+exit), on every run-time change (the change is refused with the reason) and in unit tests, and
+``pgpt-bringup`` reads the same YAML file without rclpy. Model-specific values (``model_path``,
+``device``, ``dtype``, ``head_backend``) are checked where they are used, by ``Perceiver.load``,
+which owns their meaning; the node reports its error the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGE_RELIABILITIES = ("best_effort", "reliable")
+# The `masks` topic is a mono8 instance-id image: id + 1 per detection must fit in a byte.
+MAX_OBJECTS_LIMIT = 254
+
+
+def _param(default: Any, help: str, runtime: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "runtime": runtime})
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Every parameter of ``perception_node``, with its default. ``runtime`` ones may change live."""
+
+    model_path: str = _param("", "model directory (save_pretrained); empty = embedded default")
+    device: str = _param("cpu", "torch device: cpu, cuda, cuda:1, ...")
+    dtype: str = _param("float32", "float32, float16 (GPU only) or bfloat16")
+    head_backend: str = _param("auto", "box/mask heads: auto, torch, onnxruntime or tensorrt")
+    engine_dir: str = _param("engines", "where built TensorRT engines are cached")
+    force_engine_rebuild: bool = _param(False, "rebuild engines even if the cache matches")
+    image_reliability: str = _param(
+        "best_effort", "image QoS: best_effort (sensor data) or reliable"
+    )
+    compressed_image: bool = _param(
+        False, "subscribe sensor_msgs/CompressedImage on image/compressed"
+    )
+    command_queue_size: int = _param(4, "commands waiting for the model; more are answered BUSY")
+    autostart: bool = _param(True, "configure and activate at start (plain `ros2 run`)")
+    max_image_side: int = _param(4096, "images with a longer side are BAD_IMAGE", runtime=True)
+    max_command_length: int = _param(200, "longer commands are BAD_COMMAND (characters)", True)
+    max_new_tokens: int = _param(32, "answer length limit (tokens)", runtime=True)
+    max_objects: int = _param(8, "detections per answer at most", runtime=True)
+    score_threshold: float = _param(0.25, "detections scoring below are dropped", runtime=True)
+    publish_masks: bool = _param(True, "compute masks and publish the `masks` image", runtime=True)
+    publish_overlay: bool = _param(True, "draw and publish the `overlay` image", runtime=True)
+    max_image_age_s: float = _param(1.0, "older frames (since received) are STALE_IMAGE", True)
+
+    def problems(self) -> list[str]:
+        """Why these values cannot work, one line each (empty when they can)."""
+        checks = [
+            (self.image_reliability in IMAGE_RELIABILITIES,
+             f"image_reliability must be one of {IMAGE_RELIABILITIES}, got {self.image_reliability!r}"),
+            (1 <= self.command_queue_size <= 100,
+             f"command_queue_size must be in 1..100, got {self.command_queue_size}"),
+            (16 <= self.max_image_side <= 32768,
+             f"max_image_side must be in 16..32768 pixels, got {self.max_image_side}"),
+            (1 <= self.max_command_length <= 10000,
+             f"max_command_length must be in 1..10000 characters, got {self.max_command_length}"),
+            (1 <= self.max_new_tokens <= 4096,
+             f"max_new_tokens must be in 1..4096, got {self.max_new_tokens}"),
+            (1 <= self.max_objects <= MAX_OBJECTS_LIMIT,
+             f"max_objects must be in 1..{MAX_OBJECTS_LIMIT} (mask ids are one byte), "
+             f"got {self.max_objects}"),
+            (0.0 <= self.score_threshold <= 1.0,
+             f"score_threshold must be in [0, 1], got {self.score_threshold}"),
+            (0.0 < self.max_image_age_s <= 3600.0,
+             f"max_image_age_s must be in (0, 3600] seconds, got {self.max_image_age_s}"),
+            (self.model_path == self.model_path.strip(),
+             f"model_path has leading or trailing spaces: {self.model_path!r}"),
+        ]  # fmt: skip
+        return [message for ok, message in checks if not ok]
+
+    def validated(self) -> NodeParams:
+        """Returns self, or raises ValueError naming every impossible value."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid parameters: " + "; ".join(problems))
+        return self
+
+    def replace(self, **changes: Any) -> NodeParams:
+        """A validated copy with ``changes``; ValueError for unknown or read-only names."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown parameters: {', '.join(unknown)}")
+        fixed = sorted(name for name in changes if not fields[name].metadata["runtime"])
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} can only be set at start (restart the node)")
+        return dataclasses.replace(self, **changes).validated()
+
+
+def describe() -> list[tuple[str, Any, str, bool]]:
+    """(name, default, help, runtime) for every parameter, in declaration order."""
+    return [
+        (f.name, f.default, f.metadata["help"], f.metadata["runtime"])
+        for f in dataclasses.fields(NodeParams)
+    ]
+
+
+def read_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``node_name`` in a ROS params YAML file ({} if it has none).
+
+    Accepts the node's name with or without a leading slash, and the ``/**`` wildcard section, as
+    ``--params-file`` does; a specific section wins over the wildcard.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file {path} does not exist")
+    document = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(document, dict):
+        raise ValueError(f"params file {path} must map node names to ros__parameters")
+    merged: dict[str, Any] = {}
+    for key in ("/**", node_name.lstrip("/"), "/" + node_name.lstrip("/")):
+        section = document.get(key) or {}
+        merged.update(section.get("ros__parameters") or {})
+    return merged
