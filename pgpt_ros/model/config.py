@@ -8,6 +8,7 @@ perception or text-coordinate head) is stored here, never guessed from a directo
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,6 +73,9 @@ class PerceptionGPTConfig:
     lora: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        # JSON-normalised (integer keys of id2label become strings) so a config equals its reload.
+        self.backbone = json.loads(json.dumps(self.backbone))
+        self.sam = json.loads(json.dumps(self.sam))
         if isinstance(self.loss_weights, dict):
             self.loss_weights = LossWeights(**self.loss_weights)
         choices = {

@@ -31,6 +31,7 @@ from transformers import (
     AutoTokenizer,
     DynamicCache,
     LlavaForConditionalGeneration,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
@@ -505,7 +506,7 @@ class PerceptionGPT(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.config.to_dict(), indent=2, sort_keys=True)
         (directory / CONFIG_NAME).write_text(text + "\n")
-        safetensors.torch.save_model(self, str(directory / WEIGHTS_NAME))
+        safetensors.torch.save_file(_state_for_saving(self), str(directory / WEIGHTS_NAME))
         self.require_tokenizer().save_pretrained(directory)
 
     @classmethod
@@ -530,8 +531,11 @@ class PerceptionGPT(nn.Module):
             if lora is not None:
                 model.add_lora(**lora)
         state = safetensors.torch.load_file(str(directory / WEIGHTS_NAME), device=device)
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        model._retie(missing)
+        _, unexpected = model.load_state_dict(state, strict=False, assign=True)
+        for sub in model.modules():
+            if isinstance(sub, PreTrainedModel):
+                sub.tie_weights()
+        model._restore_token_originals()
         still_meta = [n for n, p in model.named_parameters() if p.is_meta]
         if unexpected or still_meta:
             raise ValueError(
@@ -541,12 +545,16 @@ class PerceptionGPT(nn.Module):
         model.to(device=device, dtype=dtype)
         return model.eval()
 
-    def _retie(self, missing: list[str]) -> None:
-        """Restores parameters that ``save_model`` stored once for two names (tied weights)."""
-        if missing:
-            self.backbone.tie_weights()
-            if self.config.mask_decoder == "sam":
-                self.mask_decoder.sam.tie_weights()
+    def _restore_token_originals(self) -> None:
+        """peft keeps a non-persistent copy of the original ``<vis>`` rows (used to unmerge);
+        after a load from the meta device it is recomputed from the loaded base weights."""
+        for module in self.modules():
+            originals = getattr(module, "trainable_tokens_original", None)
+            if originals is None:
+                continue
+            for name, indices in module.token_indices.items():
+                weight = module.get_base_layer().weight
+                originals[name] = weight[indices].detach().clone()
 
     @classmethod
     def from_llava(
@@ -563,9 +571,21 @@ class PerceptionGPT(nn.Module):
         return wrap_llava(cls, Path(llava_dir), config_overrides or {}, dtype=dtype)
 
 
+def _state_for_saving(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with every name stored: a tensor shared by two names (SAM's tied positional
+    matrix) is cloned for the second name, since safetensors refuses shared storage; loading
+    re-ties them with each sub-model's ``tie_weights``."""
+    state, seen = {}, set()
+    for name, tensor in module.state_dict().items():
+        pointer = tensor.untyped_storage().data_ptr()
+        state[name] = tensor.clone() if pointer in seen else tensor.contiguous()
+        seen.add(pointer)
+    return state
+
+
 _GROUP_PATTERNS = [
     ("lora", re.compile(r"lora_")),
-    ("new tokens", re.compile(r"token_adapter")),
+    ("new tokens", re.compile(r"trainable_tokens_delta")),
     ("vision tower", re.compile(r"^backbone\.model\.vision_tower\.")),
     ("projector", re.compile(r"^backbone\.model\.multi_modal_projector\.")),
     ("LM embeddings", re.compile(r"embed_tokens|^backbone\.lm_head")),

@@ -21,9 +21,95 @@ from pgpt_ros.model.tokens import (
     VIS_TOKEN,
 )
 
-COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray", "grey", "pink", "cyan", "brown"]
-SHAPES = ["circle", "square", "triangle", "star", "diamond", "ellipse", "rectangle", "hexagon", "cross"]
-WORDS = ["the", "a", "an", "all", "every", "each", "left", "right", "of", "above", "below", "under", "next", "to", "near", "largest", "smallest", "biggest", "leftmost", "rightmost", "topmost", "bottommost", "bottom", "top", "middle", "centre", "center", "find", "shape", "shapes", "object", "objects", "small", "big", "large", "medium", "none", "not", "found", "where", "is", "are", "and", "what", "at", "which", "one", "two", "three", "show", "me", "locate", "point", "segment", "this", "that", "it", "in", "on", "with", "there"]
+COLOURS = [
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "purple",
+    "orange",
+    "white",
+    "black",
+    "gray",
+    "grey",
+    "pink",
+    "cyan",
+    "brown",
+]
+SHAPES = [
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "diamond",
+    "ellipse",
+    "rectangle",
+    "hexagon",
+    "cross",
+]
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "all",
+    "every",
+    "each",
+    "left",
+    "right",
+    "of",
+    "above",
+    "below",
+    "under",
+    "next",
+    "to",
+    "near",
+    "largest",
+    "smallest",
+    "biggest",
+    "leftmost",
+    "rightmost",
+    "topmost",
+    "bottommost",
+    "bottom",
+    "top",
+    "middle",
+    "centre",
+    "center",
+    "find",
+    "shape",
+    "shapes",
+    "object",
+    "objects",
+    "small",
+    "big",
+    "large",
+    "medium",
+    "none",
+    "not",
+    "found",
+    "where",
+    "is",
+    "are",
+    "and",
+    "what",
+    "at",
+    "which",
+    "one",
+    "two",
+    "three",
+    "show",
+    "me",
+    "locate",
+    "point",
+    "segment",
+    "this",
+    "that",
+    "it",
+    "in",
+    "on",
+    "with",
+    "there",
+]
 
 
 def _corpus() -> list[str]:
@@ -38,10 +124,13 @@ def _corpus() -> list[str]:
     return lines * 4
 
 
-def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+def build_tiny_tokenizer(
+    vocab_size: int = 768, *, with_vis: bool = True
+) -> PreTrainedTokenizerFast:
     """Trains the byte-level BPE and wraps it for transformers, special tokens included.
 
-    ``<image>`` and ``<vis>`` are added as special tokens so no merge ever splits them.
+    ``<image>`` and ``<vis>`` are added as special tokens so no merge ever splits them;
+    ``with_vis=False`` leaves ``<vis>`` out, as in a plain LLaVA checkpoint (used by tests).
     """
     specials = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN]
     bpe = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
@@ -61,7 +150,10 @@ def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
         eos_token=EOS_TOKEN,
         unk_token=UNK_TOKEN,
     )
-    add_perception_tokens(tokenizer)
+    if with_vis:
+        add_perception_tokens(tokenizer)
+    else:
+        tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
     return tokenizer
 
 

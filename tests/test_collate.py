@@ -1,0 +1,77 @@
+"""Samples -> batch: answer layout, labels, normalised targets in <vis> order."""
+
+import numpy as np
+import pytest
+import torch
+
+from pgpt_ros.data.collate import Collator, collate, resize_masks
+from pgpt_ros.data.sample import Sample
+from pgpt_ros.model import PerceptionGPTConfig, build_model, tokens
+from pgpt_ros.model.perception_gpt import IGNORE_INDEX
+
+
+def sample(boxes: list[list[float]], phrases: list[str], size=(40, 80)) -> Sample:
+    h, w = size
+    masks = np.zeros((len(boxes), h, w), dtype=bool)
+    for m, (x1, y1, x2, y2) in zip(masks, boxes, strict=True):
+        m[int(y1) : int(y2), int(x1) : int(x2)] = True
+    array = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+    image = np.full((h, w, 3), 128, dtype=np.uint8)
+    return Sample(image, "find the shapes", phrases, array, masks, "multi")
+
+
+@pytest.fixture(scope="module")
+def model():
+    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64, mask_size=8)
+    return build_model(config)
+
+
+def test_batch_layout_and_targets(model):
+    first = sample([[0, 0, 40, 20], [40, 20, 80, 40]], ["red circle", "blue star"])
+    second = sample([], [])
+    batch = collate([first, second], model)
+    cfg = model.config
+    ids, labels, attention = batch["input_ids"], batch["labels"], batch["attention_mask"]
+    assert ids.shape == labels.shape == attention.shape and ids.dtype == torch.long
+    assert batch["pixel_values"].shape == (2, 3, 32, 32)
+    # targets: normalised by (W, H), in answer order, only from samples that have them
+    np.testing.assert_allclose(
+        batch["target_boxes"].numpy(), [[0, 0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]], atol=1e-6
+    )
+    assert batch["target_masks"].shape == (2, 8, 8)
+    assert (
+        batch["target_masks"][0, :4, :4].min() == 1 and batch["target_masks"][0, 4:, :].max() == 0
+    )
+    assert batch["num_targets"].tolist() == [2, 0]
+    # labels: prompt ignored, the answer (with EOS) kept, padding ignored and masked
+    for row, phrases in enumerate([["red circle", "blue star"], []]):
+        answer = tokens.encode_answer(model.tokenizer, phrases, cfg.vis_token_id, cfg.eos_token_id)
+        kept = labels[row][labels[row] != IGNORE_INDEX].tolist()
+        assert kept == answer
+        length = int(attention[row].sum())
+        assert ids[row, length - len(answer) : length].tolist() == answer
+        assert (ids[row, length:] == cfg.pad_token_id).all()
+        assert (ids[row] == cfg.image_token_id).sum() == cfg.num_image_tokens
+    assert (labels == cfg.vis_token_id).sum() == 2
+    decoded = model.tokenizer.decode(labels[1][labels[1] != IGNORE_INDEX], skip_special_tokens=True)
+    assert decoded.strip() == tokens.NOT_FOUND
+
+
+def test_text_coords_batch_writes_boxes_as_text():
+    config = PerceptionGPTConfig.tiny(
+        image_size=32, vision_width=32, text_width=64, head="text_coords"
+    )
+    model = build_model(config)
+    batch = Collator(model)([sample([[0, 0, 40, 20]], ["red circle"])])
+    answer = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
+    text = model.tokenizer.decode(answer, skip_special_tokens=True)
+    assert text.strip() == "red circle [0.000,0.000,0.500,0.500]"
+    assert (batch["input_ids"] == model.config.vis_token_id).sum() == 0
+
+
+def test_resize_masks_keeps_coverage():
+    mask = np.zeros((1, 10, 10), dtype=bool)
+    mask[0, :5, :] = True
+    small = resize_masks(mask, 2)
+    np.testing.assert_allclose(small[0], [[1, 1], [0, 0]])
+    assert small.dtype == np.float32

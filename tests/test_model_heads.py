@@ -1,0 +1,88 @@
+"""Shapes and dtypes through every head, and the properties each head promises."""
+
+import pytest
+import torch
+
+from pgpt_ros.model.heads import (
+    BoxEncoder,
+    MLPBoxDecoder,
+    QueryBoxDecoder,
+    ScoreHead,
+    patch_centres,
+)
+from pgpt_ros.model.mask_decoder import LiteMaskDecoder, rasterize_boxes
+
+D, W, GRID, M = 48, 32, 4, 16
+
+
+def random_boxes(n: int) -> torch.Tensor:
+    corners = torch.rand(n, 2, 2)
+    return torch.cat([corners.min(1).values, corners.max(1).values], dim=-1)
+
+
+@pytest.mark.parametrize("cls", [QueryBoxDecoder, MLPBoxDecoder])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_box_decoders_give_ordered_normalised_boxes(cls, dtype):
+    torch.manual_seed(0)
+    head = cls(hidden_size=D, width=W, grid=GRID).to(dtype)
+    boxes = head(torch.randn(5, D, dtype=dtype) * 10, torch.randn(5, GRID * GRID, D, dtype=dtype))
+    assert boxes.shape == (5, 4) and boxes.dtype == dtype
+    assert (boxes >= 0).all() and (boxes <= 1).all()
+    assert (boxes[:, 2:] >= boxes[:, :2]).all()
+
+
+def test_query_decoder_centre_follows_the_attended_patch():
+    """With a key that singles out one patch, the box centre lands on that patch."""
+    torch.manual_seed(0)
+    head = QueryBoxDecoder(hidden_size=D, width=W, grid=GRID)
+    feats = torch.zeros(1, GRID * GRID, D)
+    feats[0, 6, 0] = 5.0  # patch (row 1, col 2)
+    state = torch.zeros(1, D)
+    with torch.no_grad():
+        head.key_pos.zero_()
+        head.query[1].weight.zero_()
+        head.query[1].bias.fill_(50.0)
+        head.key.weight.zero_()
+        head.key.bias.zero_()
+        head.key.weight[:, 0] = 1.0  # key = feature 0, large only at patch 6 after the LayerNorm
+        head.size.layers[-1].weight.zero_()
+        head.size.layers[-1].bias.fill_(-4.0)  # a small box, so clipping cannot move its centre
+        attn = head.heat_map(state, feats)
+        box = head(state, feats)
+    assert attn.argmax().item() == 6 and attn.max() > 0.99
+    centre = (box[0, :2] + box[0, 2:]) / 2
+    torch.testing.assert_close(centre, patch_centres(GRID)[6], atol=0.02, rtol=0)
+
+
+def test_box_encoder_and_score_head_shapes():
+    encoder = BoxEncoder(hidden_size=D, width=W)
+    emb = encoder(random_boxes(3))
+    assert emb.shape == (3, D) and emb.dtype == torch.float32
+    assert (encoder(random_boxes(1)) - encoder(random_boxes(1))).abs().max() > 0
+    score = ScoreHead(hidden_size=D, width=W)(torch.randn(3, D), random_boxes(3))
+    assert score.shape == (3,) and ((score >= 0) & (score <= 1)).all()
+
+
+def test_lite_mask_decoder_shapes_and_box_prior():
+    torch.manual_seed(0)
+    decoder = LiteMaskDecoder(hidden_size=D, width=W, grid=GRID, mask_size=M).eval()
+    state, feats, pixels = (
+        torch.randn(2, D),
+        torch.randn(2, GRID * GRID, D),
+        torch.randn(2, 3, 32, 32),
+    )
+    boxes = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    logits = decoder(state, feats, boxes, pixels)
+    assert logits.shape == (2, M, M) and logits.dtype == torch.float32
+    # the box is an input: moving it changes the mask
+    assert (logits - decoder(state, feats, boxes.flip(0), pixels)).abs().max() > 1e-4
+    # batch items are independent (no data-dependent mixing)
+    torch.testing.assert_close(decoder(state[:1], feats[:1], boxes[:1], pixels[:1]), logits[:1])
+
+
+def test_rasterize_boxes_matches_hard_box_away_from_edges():
+    boxes = torch.tensor([[0.25, 0.0, 0.75, 0.5]])
+    soft = rasterize_boxes(boxes, 8, sharpness=20.0)[0]
+    hard = torch.zeros(8, 8)
+    hard[0:4, 2:6] = 1.0
+    torch.testing.assert_close(soft, hard, atol=1e-3, rtol=0)

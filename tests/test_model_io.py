@@ -1,0 +1,195 @@
+"""The directory contract: config JSON, safetensors, tokenizer; LoRA; wrapping a LLaVA checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    LlavaForConditionalGeneration,
+    SamConfig,
+    SamMaskDecoderConfig,
+    SamPromptEncoderConfig,
+    SamVisionConfig,
+)
+
+from pgpt_ros.model import PerceptionGPT, PerceptionGPTConfig, build_model
+from pgpt_ros.model.perception_gpt import CONFIG_NAME, WEIGHTS_NAME
+from pgpt_ros.model.tokenizer import build_tiny_tokenizer
+
+COMMAND = "find the blue star"
+
+
+def tiny_config(**overrides):
+    fields = dict(image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16)
+    return PerceptionGPTConfig.tiny(**{**fields, **overrides})
+
+
+def tiny_sam_config() -> dict:
+    vision = SamVisionConfig(
+        hidden_size=32,
+        output_channels=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=64,
+        patch_size=16,
+        mlp_dim=64,
+        global_attn_indexes=[0],
+        window_size=2,
+        num_pos_feats=16,
+    )
+    prompt = SamPromptEncoderConfig(
+        hidden_size=32, image_size=64, patch_size=16, mask_input_channels=4
+    )
+    decoder = SamMaskDecoderConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        mlp_dim=64,
+        iou_head_hidden_dim=32,
+    )
+    return SamConfig(
+        vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder
+    ).to_dict()
+
+
+def outputs(model: PerceptionGPT, image: np.ndarray):
+    """Everything the model computes for one prompt: logits, states, all heads."""
+    pixels = model.preprocess([image])
+    ids = torch.tensor([model.prompt_ids(COMMAND)])
+    with torch.no_grad():
+        hidden, feats = model.hidden_states(ids, pixels)
+        logits = model.backbone.lm_head(hidden)
+        heads = model.decode_vis(hidden[:, -1], feats, pixels) if model.box_decoder else ()
+    return (logits, hidden, *heads)
+
+
+def assert_same(a, b):
+    """Equal outputs; 1e-6 allows for kernels that pick another SIMD path for other alignment."""
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5)
+
+
+def assert_same_weights(a: PerceptionGPT, b: PerceptionGPT):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), name
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(1).integers(0, 256, size=(30, 20, 3), dtype=np.uint8)
+
+
+def test_config_round_trips_through_json():
+    config = tiny_config(box_decoder="mlp", mask_size=8)
+    again = PerceptionGPTConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    with pytest.raises(ValueError, match="unknown"):
+        PerceptionGPTConfig.from_dict({**config.to_dict(), "typo": 1})
+    with pytest.raises(ValueError, match="box_decoder"):
+        tiny_config(box_decoder="transformer")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"box_decoder": "mlp"},
+        {"head": "text_coords"},
+        {"mask_decoder": "sam", "sam": tiny_sam_config()},
+    ],
+    ids=["query-lite", "mlp", "text_coords", "sam"],
+)
+def test_save_load_round_trip_gives_identical_outputs(tmp_path, image, overrides):
+    torch.manual_seed(0)
+    model = build_model(tiny_config(**overrides))
+    model.save_pretrained(tmp_path)
+    assert {CONFIG_NAME, WEIGHTS_NAME, "tokenizer.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
+    loaded = PerceptionGPT.from_pretrained(tmp_path)
+    assert loaded.config == model.config
+    assert loaded.tokenizer.convert_tokens_to_ids("<vis>") == model.config.vis_token_id
+    assert_same_weights(model, loaded)
+    assert_same(outputs(model, image), outputs(loaded, image))
+    if overrides.get("mask_decoder") == "sam":  # tied positional matrix is tied again
+        sam = loaded.mask_decoder.sam
+        assert sam.shared_image_embedding.positional_embedding is (
+            sam.prompt_encoder.shared_embedding.positional_embedding
+        )
+
+
+def test_lora_adapter_round_trip(tmp_path, image):
+    torch.manual_seed(0)
+    model = build_model(tiny_config())
+    before = outputs(model, image)
+    model.add_lora(r=4, alpha=8, dropout=0.0)
+    assert_same(before, outputs(model, image))  # LoRA B starts at zero: no change yet
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name or "trainable_tokens_delta" in name:
+                param.add_(0.05 * torch.randn_like(param))
+    tuned = outputs(model, image)
+    assert (tuned[0] - before[0]).abs().max() > 1e-3
+    model.save_pretrained(tmp_path)
+    loaded = PerceptionGPT.from_pretrained(tmp_path)
+    assert loaded.config.lora == {"r": 4, "alpha": 8, "dropout": 0.0}
+    assert_same_weights(model, loaded)
+    assert_same(tuned, outputs(loaded, image))
+
+
+def test_lora_targets_only_language_model_attention():
+    model = build_model(tiny_config())
+    model.add_lora(r=2, alpha=4, dropout=0.0)
+    lora_names = [n for n, _ in model.named_parameters() if "lora_" in n]
+    assert lora_names
+    assert all(".language_model." in n for n in lora_names)
+    assert all(("q_proj" in n) or ("v_proj" in n) for n in lora_names)
+    summary = model.trainable_summary()
+    assert summary["vision tower"][0] == 0 and summary["LM base"][0] == 0
+    assert summary["lora"][0] == summary["lora"][1] > 0
+    assert summary["new tokens"][0] == 2 * model.config.hidden_size  # one input row, one output row
+    with pytest.raises(RuntimeError, match="already"):
+        model.add_lora()
+
+
+def test_from_llava_adds_vis_and_builds_heads(tmp_path, image):
+    torch.manual_seed(0)
+    tokenizer = build_tiny_tokenizer(with_vis=False)
+    config = tiny_config()
+    backbone_config = config.llava_config()
+    backbone_config.text_config.vocab_size = len(tokenizer)
+    backbone_config.image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    LlavaForConditionalGeneration(backbone_config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+
+    model = PerceptionGPT.from_llava(tmp_path, {"head_width": 32, "mask_size": 16})
+    vis = model.config.vis_token_id
+    assert vis == len(tokenizer)  # the first new id
+    assert model.backbone.get_input_embeddings().num_embeddings > vis
+    assert model.config.mask_size == 16 and model.box_decoder is not None
+    answer = model.answer(image, COMMAND, max_new_tokens=3)
+    assert answer.num_tokens <= 3
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        PerceptionGPT.from_llava(tmp_path / "missing")
+
+
+def test_from_pretrained_explains_a_wrong_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="from_llava"):
+        PerceptionGPT.from_pretrained(tmp_path)
+
+
+def test_llava_7b_shape_counts_on_meta_device():
+    config = PerceptionGPTConfig.llava_7b_shape()
+    with torch.device("meta"):
+        model = PerceptionGPT(config)
+    summary = model.trainable_summary()
+    total = summary["total"][1]
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    # LLaVA-1.5-7B is 7.06 B parameters with its 32064-row vocabulary
+    assert 7.0e9 < backbone < 7.1e9
+    assert total - backbone == sum(
+        summary[g][1] for g in ("box decoder", "box encoder", "mask decoder", "score head")
+    )
