@@ -19,6 +19,20 @@ from pgpt_ros.ros.images import from_array
 if TYPE_CHECKING:  # the runtime imports torch; building messages does not need it
     from pgpt_ros.runtime import PixelDetection
 
+# Status code -> name, for logs and tables.
+STATUS_NAMES = {
+    getattr(DetectionArray, name): name
+    for name in (
+        "OK",
+        "NO_IMAGE",
+        "STALE_IMAGE",
+        "BAD_IMAGE",
+        "BAD_COMMAND",
+        "BUSY",
+        "INTERNAL_ERROR",
+    )
+}
+
 
 def mask_extent(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1), exclusive ends, of the True pixels of an HxW mask; None if it is empty."""

@@ -32,6 +32,7 @@ from std_msgs.msg import Header, String
 from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros import messages
 from pgpt_ros.ros.images import BadImage, compressed_to_rgb, from_array, to_rgb
+from pgpt_ros.ros.messages import STATUS_NAMES
 from pgpt_ros.ros.overlay import draw_overlay
 from pgpt_ros.ros.params import NodeParams, describe
 from pgpt_ros.srv import Locate
@@ -109,20 +110,6 @@ class Stats:
     last_status: str = ""
     period_frames: int = 0
     period_start: float = field(default_factory=time.monotonic)
-
-
-STATUS_NAMES = {
-    getattr(DetectionArray, name): name
-    for name in (
-        "OK",
-        "NO_IMAGE",
-        "STALE_IMAGE",
-        "BAD_IMAGE",
-        "BAD_COMMAND",
-        "BUSY",
-        "INTERNAL_ERROR",
-    )
-}
 
 
 class PerceptionNode(LifecycleNode):

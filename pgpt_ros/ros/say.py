@@ -1,0 +1,131 @@
+"""pgpt-say: ask the running perception node something and print what it found as a table.
+
+    pgpt-say "find the red circle"            # calls the `locate` service (latest camera frame)
+    pgpt-say --topic "all blue shapes"         # publishes on `command`, prints the next answer
+
+Exit status: 0 when the node answered OK (found or not), 1 for any other status, 2 when no node
+answered within --timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.utilities import remove_ros_args
+from std_msgs.msg import String
+
+from pgpt_ros.msg import DetectionArray
+from pgpt_ros.ros.messages import STATUS_NAMES
+from pgpt_ros.srv import Locate
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with aligned columns (numbers right-aligned)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [
+        bool(rows) and all(_is_number(row[i]) for row in cells[1:]) for i in range(len(headers))
+    ]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def describe(result: DetectionArray) -> str:
+    """The answer as text: one summary line, then a table of the detections."""
+    stamp = f"{result.header.stamp.sec}.{result.header.stamp.nanosec:09d}"
+    summary = (
+        f"command {result.command_id} {result.command!r}: {STATUS_NAMES.get(result.status, result.status)}"
+        + (f" ({result.status_message})" if result.status_message else "")
+        + f"; frame {result.header.frame_id or '-'} @ {stamp}, {result.image_width}x{result.image_height}"
+        + f"; latency {result.latency_s:.3f} s\nanswer: {result.answer!r}"
+    )
+    rows = [
+        (d.id, d.phrase, f"{d.score:.2f}", f"{d.center_x:.1f}", f"{d.center_y:.1f}",
+         f"{d.size_x:.1f}", f"{d.size_y:.1f}",
+         f"{d.mask_roi.width}x{d.mask_roi.height}+{d.mask_roi.x_offset}+{d.mask_roi.y_offset}")
+        for d in result.detections
+    ]  # fmt: skip
+    if not rows:
+        return summary + "\nno objects found"
+    headers = ("id", "phrase", "score", "center_x", "center_y", "width", "height", "mask roi")
+    return summary + "\n" + format_table(headers, rows)
+
+
+def call_locate(node: Node, command: str, timeout_s: float) -> DetectionArray | None:
+    """The `locate` service's answer, or None if no service answered within ``timeout_s``."""
+    client = node.create_client(Locate, "locate")
+    if not client.wait_for_service(timeout_sec=timeout_s):
+        return None
+    future = client.call_async(Locate.Request(command=command))
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+    return future.result().result if future.done() else None
+
+
+def publish_command(node: Node, command: str, timeout_s: float) -> DetectionArray | None:
+    """Publishes on `command` and returns the first `detections` message for that command."""
+    answers: list[DetectionArray] = []
+    node.create_subscription(
+        DetectionArray,
+        "detections",
+        lambda msg: answers.append(msg) if msg.command == command.strip() else None,
+        QoSProfile(depth=10),
+    )
+    publisher = node.create_publisher(String, "command", QoSProfile(depth=10))
+    deadline = time.monotonic() + timeout_s
+    while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if publisher.get_subscription_count() == 0:
+        return None
+    publisher.publish(String(data=command))
+    while not answers and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    return answers[0] if answers else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``pgpt-say [--topic] [--timeout S] COMMAND [--ros-args ...]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    cli_args = remove_ros_args(["pgpt-say", *argv])[1:]
+    parser = argparse.ArgumentParser(prog="pgpt-say", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", help='what to find, e.g. "the red circle"')
+    parser.add_argument("--topic", action="store_true", help="publish on `command` instead")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    args = parser.parse_args(cli_args)
+    rclpy.init(args=["pgpt-say", *argv])
+    try:
+        node = rclpy.create_node("pgpt_say")
+        ask = publish_command if args.topic else call_locate
+        result = ask(node, args.command, args.timeout)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    if result is None:
+        print(f"pgpt-say: no perception node answered within {args.timeout} s", file=sys.stderr)
+        return 2
+    print(describe(result))
+    return 0 if result.status == DetectionArray.OK else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
