@@ -4,6 +4,10 @@ The model works in a normalised frame: every image is stretched (never cropped) 
 square input, so a normalised box or mask covers the full source image. This class is the one place
 that maps those outputs back to the source image's pixels, and the one place that turns a
 ``model_path`` parameter into a loaded model on a device, so the node holds no model logic.
+
+The answer itself comes from the fast path (``decoder.StaticDecoder``: static KV cache, CUDA graphs
+on a GPU), with the image prefix kept for further commands on the same frame (``frame_cache``) and
+each ``<vis>`` decoded by the selected head backend the moment it appears.
 """
 
 from __future__ import annotations
@@ -17,7 +21,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pgpt_ros.model import Detection, PerceptionGPT, PerceptionGPTConfig, build_model
+from pgpt_ros.model import (
+    Answer,
+    Detection,
+    Generation,
+    PerceptionGPT,
+    PerceptionGPTConfig,
+    build_model,
+)
+from pgpt_ros.model.tokens import parse_text_boxes
+from pgpt_ros.runtime.decoder import Heads, LogitsProcessor, StaticDecoder
+from pgpt_ros.runtime.frame_cache import CachedFrame, FrameCache, prefix_length
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +111,75 @@ def load_model(model_path: str, device: str, dtype: str) -> PerceptionGPT:
     return build_model(PerceptionGPTConfig.tiny()).to(device=device, dtype=DTYPES[dtype])
 
 
+@dataclass
+class HeadOutputs:
+    """Per ``<vis>``: boxes (K, 4), mask logits (K, M, M), predicted IoU (K,)."""
+
+    boxes: torch.Tensor
+    mask_logits: torch.Tensor
+    iou: torch.Tensor
+
+
+class ModelHeads:
+    """The model's own torch heads behind the head-backend interface."""
+
+    name = "torch"
+
+    def __init__(self, model: PerceptionGPT) -> None:
+        self.model = model
+        self.precision = str(model.dtype).removeprefix("torch.")
+
+    def decode(
+        self, vis_state: torch.Tensor, image_feats: torch.Tensor, pixel_values: torch.Tensor
+    ) -> HeadOutputs:
+        return HeadOutputs(*self.model.decode_vis(vis_state, image_feats, pixel_values))
+
+    def encode_box(self, boxes: torch.Tensor) -> torch.Tensor:
+        return self.model.box_encoder(boxes.to(self.model.dtype))
+
+
+def to_answer(model: PerceptionGPT, gen: Generation, max_objects: int | None) -> Answer:
+    """A decoded ``Generation`` as the model's ``Answer`` (scores = P(``<vis>``) x IoU), the same
+    reading ``PerceptionGPT.answer`` gives its own generation."""
+    text = model.answer_text(gen.token_ids)
+    if model.config.head == "text_coords":
+        found = parse_text_boxes(text)[:max_objects]
+        return Answer(text, [Detection(p, b, None, 1.0) for p, b in found], gen.num_tokens)
+    scores = (gen.vis_probs * gen.ious).clamp(0, 1).float().cpu().numpy()
+    boxes = gen.boxes.float().cpu().numpy()
+    masks = gen.mask_logits.float().cpu().numpy()
+    detections = [
+        Detection(phrase, boxes[i], masks[i], float(scores[i]))
+        for i, phrase in enumerate(gen.phrases)
+    ]
+    return Answer(text, detections, gen.num_tokens)
+
+
 class Perceiver:
     """Answers commands about images with one loaded model. Not thread-safe: one worker calls it.
 
     Arguments:
         model (PerceptionGPT): a loaded model, already on its device and dtype.
-        backend (str): name of the head backend in use (reported in diagnostics).
+        heads (Heads): the head backend; None = the model's own torch heads.
+        max_text_tokens (int): KV-cache room for the prompt text and the answer.
+        cuda_graphs (bool | None): capture decoding steps in CUDA graphs; None = on CUDA.
     """
 
-    def __init__(self, model: PerceptionGPT, backend: str = "torch") -> None:
+    def __init__(
+        self,
+        model: PerceptionGPT,
+        heads: Heads | None = None,
+        *,
+        max_text_tokens: int = 256,
+        cuda_graphs: bool | None = None,
+    ) -> None:
         self.model = model.eval()
-        self.backend = backend
+        self.heads = heads or ModelHeads(model)
+        self.backend = self.heads.name
+        self.decoder = StaticDecoder(
+            model, self.heads, max_text_tokens=max_text_tokens, cuda_graphs=cuda_graphs
+        )
+        self.frames = FrameCache()
 
     @classmethod
     def load(
@@ -125,9 +197,54 @@ class Perceiver:
             raise ValueError(f"head_backend must be one of {HEAD_BACKENDS}, got {head_backend!r}")
         model = load_model(model_path, device, dtype)
         del engine_dir, force_engine_rebuild  # used by the exported head backends
-        return cls(model, backend="torch")
+        return cls(model)
 
     @torch.inference_mode()
+    def answer(
+        self,
+        image: np.ndarray,
+        command: str,
+        *,
+        image_id: object | None = None,
+        max_new_tokens: int = 32,
+        max_objects: int | None = 8,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> Answer:
+        """The model's normalised answer through the fast path (what ``locate`` maps to pixels).
+
+        ``image_id`` names the frame: the same id (and shape) promises the same pixels, so the
+        vision features and the image prefix in the KV cache are reused; a new id (or None)
+        replaces them. ``logits_processor`` is as in ``PerceptionGPT.generate`` (tests, benches).
+        """
+        check_image(image)
+        model = self.model
+        ids = model.prompt_ids(command)
+        prefix = prefix_length(model, ids)
+        key = FrameCache.key(image_id, image.shape)
+        frame = self.frames.get(key, tuple(ids[:prefix]))
+        if frame is None:
+            self.frames.clear()
+            pixel_values = model.preprocess([image])
+            frame = CachedFrame(
+                key, pixel_values, model.encode_image(pixel_values), tuple(ids[:prefix])
+            )
+            embeds = model.embed_inputs(torch.tensor([ids], device=model.device), frame.image_feats)
+            self.decoder.prefill(embeds[:, :prefix])
+            self.frames.put(frame)
+        else:
+            self.decoder.truncate(prefix)
+            embeds = model.embed_inputs(torch.tensor([ids], device=model.device), frame.image_feats)
+        gen = self.decoder.generate(
+            embeds[:, prefix:],
+            frame.image_feats,
+            frame.pixel_values,
+            ids,
+            max_new_tokens=max_new_tokens,
+            max_objects=max_objects,
+            logits_processor=logits_processor,
+        )
+        return to_answer(model, gen, max_objects)
+
     def locate(
         self,
         image: np.ndarray,
@@ -138,20 +255,24 @@ class Perceiver:
         max_objects: int = 8,
         with_masks: bool = True,
     ) -> Perception:
-        """Answers ``command`` about ``image`` (HxWx3 uint8 RGB). ``image_id`` names the frame:
-        the same id promises the same pixels, so cached image work may be reused."""
-        check_image(image)
-        del image_id  # no cache yet: every call encodes the image
+        """Answers ``command`` about ``image`` (HxWx3 uint8 RGB) in source-image pixels.
+        ``image_id`` names the frame: see ``answer``."""
         start = time.perf_counter()
-        answer = self.model.answer(
-            image, command, max_new_tokens=max_new_tokens, max_objects=max_objects
+        answer = self.answer(
+            image,
+            command,
+            image_id=image_id,
+            max_new_tokens=max_new_tokens,
+            max_objects=max_objects,
         )
         height, width = image.shape[:2]
         detections = [to_pixels(d, width, height, with_masks) for d in answer.detections]
         return Perception(answer.text, detections, answer.num_tokens, time.perf_counter() - start)
 
     def close(self) -> None:
-        """Drops the model so its memory can be freed (lifecycle cleanup)."""
+        """Drops the model, its KV cache and CUDA graphs so their memory can be freed."""
+        self.frames.clear()
         self.model = None
+        self.decoder = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -1,0 +1,282 @@
+"""Greedy decoding of one answer over a static KV cache, each ``<vis>`` decoded the moment it appears.
+
+Why not ``model.generate``: its dynamic cache grows tensors every step and re-runs the whole prompt
+for each command. Here one ``StaticCache`` is allocated once; positions are written in place, so
+
+* the image prefix stays in positions ``[0, prefix)`` while commands about the same frame overwrite
+  only the positions after it (``truncate(prefix)`` then ``generate``), and
+* every step has fixed shapes, so on CUDA each step shape is captured once in a CUDA graph and
+  replayed: one launch per step instead of hundreds (gpu-notes.md: 36 ms -> 8.6 ms per token on an
+  H100 for the 7B shape). Command prefills are padded to a few bucket lengths for the same reason.
+
+The same code runs eagerly on the CPU (fp32), padding included, so CI checks it against
+``PerceptionGPT.generate``, the reference. Attention uses an explicit 4-D additive mask built from the
+positions (key index <= query position): padded or stale cache slots after the valid length are
+never attended to, and nothing in a step depends on host values, which graph capture requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from transformers import StaticCache
+
+from pgpt_ros.model import Generation, PerceptionGPT
+from pgpt_ros.model.tokens import clean_phrase
+
+LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Prefill lengths a command is padded to (1 is the decode step). Few buckets = few graphs to
+# capture; padding costs almost nothing, since a short prefill is bound by reading the weights.
+BUCKETS = (1, 8, 16, 32, 64, 128, 256)
+
+
+class Heads(Protocol):
+    """What the loop needs from a head backend (``pgpt_ros.runtime.heads.HeadBackend``)."""
+
+    name: str
+
+    def decode(
+        self, vis_state: torch.Tensor, image_feats: torch.Tensor, pixel_values: torch.Tensor
+    ):
+        """(K, d), (K, N, d), (K, 3, S, S) -> outputs with boxes (K, 4), mask_logits, iou (K,)."""
+
+    def encode_box(self, boxes: torch.Tensor) -> torch.Tensor:
+        """(K, 4) -> (K, d), the box encoder alone."""
+
+
+def bucket(length: int) -> int:
+    """The smallest bucket that holds ``length`` tokens."""
+    for size in BUCKETS:
+        if length <= size:
+            return size
+    raise ValueError(f"a prefill of {length} tokens exceeds the largest bucket {BUCKETS[-1]}")
+
+
+class CapturedStep:
+    """One CUDA graph of ``step`` for one input shape; ``reset`` undoes a warm-up's cache writes.
+
+    torch's recipe: warm up on a side stream (allocator and cuBLAS settle), capture, then replay
+    with new values copied into the captured input. The output tensor is overwritten by the next
+    replay, so callers copy what they keep.
+    """
+
+    def __init__(
+        self,
+        step: Callable[[torch.Tensor], torch.Tensor],
+        example: torch.Tensor,
+        reset: Callable[[], None],
+    ) -> None:
+        self.input = example.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                step(self.input)
+                reset()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.output = step(self.input)
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        self.input.copy_(inputs)
+        self.graph.replay()
+        return self.output
+
+
+class StaticDecoder:
+    """The language model over one preallocated KV cache, and the greedy loop with the heads.
+
+    Arguments:
+        model (PerceptionGPT): on its device and dtype, in eval mode.
+        heads (Heads): decodes ``<vis>`` states and encodes boxes (torch, ONNX Runtime, TensorRT).
+        max_text_tokens (int): room for all text (prompt without the image, and the answer).
+        cuda_graphs (bool | None): capture steps in CUDA graphs; None = when the model is on CUDA.
+    """
+
+    @torch.inference_mode()
+    def __init__(
+        self,
+        model: PerceptionGPT,
+        heads: Heads,
+        *,
+        max_text_tokens: int = 256,
+        cuda_graphs: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.heads = heads
+        device = model.device
+        self.use_graphs = device.type == "cuda" if cuda_graphs is None else cuda_graphs
+        if self.use_graphs and device.type != "cuda":
+            raise ValueError("CUDA graphs need the model on a CUDA device")
+        text = model.backbone.config.text_config
+        self.max_length = model.config.num_image_tokens + max_text_tokens
+        self.cache = StaticCache(config=text, max_cache_len=self.max_length)
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        self.cache.early_initialization(
+            batch_size=1,
+            num_heads=text.num_key_value_heads,
+            head_dim=head_dim,
+            dtype=model.dtype,
+            device=device,
+        )
+        self.length = 0  # valid cache positions; the cache keeps its own device-side counter
+        self._position = torch.zeros((), dtype=torch.long, device=device)
+        self._key_index = torch.arange(self.max_length, device=device)
+        self._graphs: dict[int, CapturedStep] = {}
+        vis = torch.tensor([model.config.vis_token_id], device=device)
+        self._vis_embedding = model.embed_tokens(vis)
+
+    # ------------------------------------------------------------------------------ cache control
+    def truncate(self, length: int) -> None:
+        """Forgets positions from ``length`` on; their slots are overwritten by later tokens."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot truncate a cache of {self.length} positions to {length}")
+        self.cache.crop(length - self.length)
+        self.length = length
+
+    @torch.inference_mode()
+    def prefill(self, embeds: torch.Tensor) -> None:
+        """Starts over with ``embeds`` (1, T, d) as the whole cache content (the image prefix).
+
+        Eager on purpose: a long prefill is bound by compute, not by launches, and its length
+        differs per prompt template.
+        """
+        self.truncate(0)
+        self._check_room(embeds.shape[1])
+        self._position.fill_(0)
+        self._lm(embeds)
+        self.length = embeds.shape[1]
+
+    def _check_room(self, tokens: int) -> None:
+        if self.length + tokens > self.max_length:
+            raise ValueError(
+                f"{self.length} + {tokens} tokens exceed the KV cache of {self.max_length}; "
+                "shorten the command or lower max_new_tokens (or raise max_text_tokens)"
+            )
+
+    # -------------------------------------------------------------------------------- LM forward
+    def _lm(self, embeds: torch.Tensor) -> torch.Tensor:
+        """(1, T, d) at positions ``_position + [0, T)`` -> last-layer states (1, T, d).
+
+        Reads the position from a device tensor and builds the mask on the device, so a captured
+        graph replays correctly at any position.
+        """
+        positions = self._position + torch.arange(embeds.shape[1], device=embeds.device)
+        hidden = self._key_index[None, :] > positions[:, None]  # (T, L): future or stale slots
+        mask = torch.zeros(hidden.shape, dtype=embeds.dtype, device=embeds.device)
+        mask = mask.masked_fill(hidden, torch.finfo(embeds.dtype).min)[None, None]
+        out = self.model.language_model(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=positions[None],
+            cache=self.cache,
+            use_cache=True,
+        )
+        return out.last_hidden_state
+
+    def _feed(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Appends (1, t, d) to the cache, padded to a bucket; returns the last real state (1, d)."""
+        real = embeds.shape[1]
+        size = bucket(real)
+        self._check_room(size)
+        if size > real:
+            embeds = torch.cat([embeds, embeds.new_zeros(1, size - real, embeds.shape[2])], dim=1)
+        self._position.fill_(self.length)
+        if self.use_graphs:
+            if size not in self._graphs:
+                self._graphs[size] = CapturedStep(self._lm, embeds, lambda: self.cache.crop(-size))
+            hidden = self._graphs[size](embeds)
+        else:
+            hidden = self._lm(embeds)
+        # The padded tail was written to the cache; moving the counter back makes later tokens
+        # overwrite it, and the mask hides it until then.
+        self.cache.crop(real - size)
+        self.length += real
+        return hidden[:, real - 1]
+
+    # ----------------------------------------------------------------------------- greedy answer
+    @torch.inference_mode()
+    def generate(
+        self,
+        command_embeds: torch.Tensor,
+        image_feats: torch.Tensor,
+        pixel_values: torch.Tensor,
+        prompt_ids: list[int],
+        *,
+        max_new_tokens: int = 32,
+        max_objects: int | None = None,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> Generation:
+        """Greedy answer after the cached prefix; the same contract as ``PerceptionGPT.generate``.
+
+        Arguments:
+            command_embeds (torch.Tensor): (1, t, d) embeddings of the prompt after the prefix.
+            image_feats (torch.Tensor): (1, N, d) the frame's projector outputs (the heads' keys).
+            pixel_values (torch.Tensor): (1, 3, S, S) the frame's model input.
+            prompt_ids (list[int]): the whole prompt's ids, for ``logits_processor``.
+        """
+        model, cfg = self.model, self.model.config
+        tokenizer = model.require_tokenizer()
+        perception = cfg.head == "perception"
+        hidden = self._feed(command_embeds)
+        generated: list[int] = []
+        rows: list[tuple[torch.Tensor, ...]] = []
+        phrases: list[str] = []
+        segment_start = 0
+        num_tokens = 0
+        for step in range(max_new_tokens):
+            logits = model.backbone.lm_head(hidden).float()
+            if logits_processor is not None:
+                logits = logits_processor(torch.tensor([prompt_ids + generated]), logits)
+            token = int(logits[0].argmax())
+            num_tokens += 1
+            if token == cfg.eos_token_id:
+                break
+            generated.append(token)
+            if perception and token == cfg.vis_token_id:
+                out = self.heads.decode(hidden, image_feats, pixel_values)
+                prob = torch.softmax(logits[0], dim=-1)[token]
+                rows.append((hidden[0].clone(), out.boxes[0], out.mask_logits[0], out.iou[0], prob))
+                text = tokenizer.decode(generated[segment_start:-1], skip_special_tokens=True)
+                phrases.append(clean_phrase(text))
+                segment_start = len(generated)
+                next_embed = self._vis_embedding + self.heads.encode_box(out.boxes)
+                if max_objects is not None and len(rows) >= max_objects:
+                    break
+            else:
+                next_embed = model.embed_tokens(torch.tensor([token], device=hidden.device))
+            if step + 1 < max_new_tokens:
+                hidden = self._feed(next_embed[:, None])
+        return _generation(generated, num_tokens, rows, phrases, hidden, cfg.mask_size)
+
+
+def _generation(
+    token_ids: list[int],
+    num_tokens: int,
+    rows: list[tuple[torch.Tensor, ...]],
+    phrases: list[str],
+    like: torch.Tensor,
+    mask_size: int,
+) -> Generation:
+    """Stacks the per-``<vis>`` rows (state, box, mask, iou, prob) into a ``Generation``."""
+    if rows:
+        states, boxes, masks, ious, probs = (torch.stack(c) for c in zip(*rows, strict=True))
+    else:
+        d = like.shape[-1]
+        states, boxes = like.new_zeros(0, d), like.new_zeros(0, 4)
+        masks = like.new_zeros(0, mask_size, mask_size)
+        ious, probs = like.new_zeros(0), like.new_zeros(0)
+    return Generation(
+        token_ids=token_ids,
+        num_tokens=num_tokens,
+        vis_states=states,
+        boxes=boxes,
+        mask_logits=masks,
+        ious=ious,
+        vis_probs=probs,
+        phrases=phrases,
+    )
