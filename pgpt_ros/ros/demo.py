@@ -1,0 +1,202 @@
+"""The `make demo` job: the whole ROS pipeline on one machine, scored against ground truth.
+
+Starts ``demo_camera`` (a ShapesRef scene, ground truth on ``ground_truth``) and ``perception_node``
+(config/pgpt.yaml, the embedded default model) as separate processes talking over loopback DDS only,
+asks one command of every ShapesRef kind through the ``locate`` service, and prints per command the
+objects found, the box IoU against the ground truth of the exact frame answered, and the latency.
+Writes each answer's overlay to ``out/demo/NN_kind.png`` and the node logs next to them. Every
+process it started is stopped, also on errors. Exit 0 when every command got an OK answer and an
+overlay.
+
+    python -m pgpt_ros.ros.demo [--seed 7] [--out out/demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from PIL import Image as PILImage
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from pgpt_ros.data.shapesref import KINDS, ShapesRef, commands_for
+from pgpt_ros.metrics import box_iou, match
+from pgpt_ros.msg import DetectionArray
+from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
+from pgpt_ros.ros.images import to_array
+from pgpt_ros.ros.messages import STATUS_NAMES
+from pgpt_ros.ros.say import format_table
+from pgpt_ros.srv import Locate
+
+WIDTH, HEIGHT = 640, 480
+STARTUP_TIMEOUT_S = 90.0  # first start: torch import and model load on a busy 2-core machine
+ANSWER_TIMEOUT_S = 60.0
+
+
+def pick_commands(seed: int) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(kind, command, target indices) for one command of every kind the scene supports."""
+    scene = ShapesRef.scene(seed, WIDTH, HEIGHT)
+    chosen = {}
+    for expression in commands_for(scene):
+        chosen.setdefault(
+            expression.kind, (expression.kind, expression.command, expression.targets)
+        )
+    return [chosen[kind] for kind in KINDS if kind in chosen]
+
+
+def first_seed_with_every_kind(start: int) -> int:
+    """The first scene seed from ``start`` on that supports a command of every kind."""
+    seed = start
+    while len(pick_commands(seed)) < len(KINDS):
+        seed += 1
+    return seed
+
+
+def box_score(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> str:
+    """Mean IoU of the targets' ground-truth boxes with the detections paired to them."""
+    if not targets:
+        return "1.00 (none expected)" if not result.detections else "0.00 (none expected)"
+    predicted = np.array(
+        [
+            [
+                d.center_x - d.size_x / 2,
+                d.center_y - d.size_y / 2,
+                d.center_x + d.size_x / 2,
+                d.center_y + d.size_y / 2,
+            ]
+            for d in result.detections
+        ]  # fmt: skip
+    ).reshape(-1, 4)
+    expected = np.array([truth["objects"][i]["box"] for i in targets]).reshape(-1, 4)
+    iou = box_iou(predicted, expected)
+    paired = {j: iou[i, j] for i, j in match(iou, threshold=0.0)}
+    return f"{sum(paired.values()) / len(targets):.2f}"
+
+
+class DemoClient(Node):
+    """Keeps the ground truth per frame stamp and the newest overlay; calls `locate`."""
+
+    def __init__(self) -> None:
+        super().__init__("pgpt_demo")
+        self.truth: dict[tuple[int, int], dict] = {}
+        self.overlays: list[Image] = []
+        self.create_subscription(String, "ground_truth", self._on_truth, QoSProfile(depth=50))
+        self.create_subscription(Image, "overlay", self.overlays.append, QoSProfile(depth=5))
+        self.locate = self.create_client(Locate, "locate")
+
+    def _on_truth(self, msg: String) -> None:
+        truth = json.loads(msg.data)
+        self.truth[(truth["stamp"]["sec"], truth["stamp"]["nanosec"])] = truth
+        if len(self.truth) > 1000:
+            self.truth.pop(next(iter(self.truth)))
+
+    def spin_until(self, condition, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not condition() and time.monotonic() < deadline:
+            rclpy.spin_once(self, timeout_sec=0.05)
+        return condition()
+
+    def ask(self, command: str) -> tuple[DetectionArray, float]:
+        """The node's answer to ``command`` about its latest frame, and the round-trip seconds."""
+        start = time.monotonic()
+        future = self.locate.call_async(Locate.Request(command=command))
+        if not self.spin_until(future.done, ANSWER_TIMEOUT_S):
+            raise TimeoutError(f"no answer to {command!r} within {ANSWER_TIMEOUT_S} s")
+        return future.result().result, time.monotonic() - start
+
+    def overlay_for(self, result: DetectionArray) -> Image | None:
+        """The overlay published with ``result`` (same frame), waiting briefly for it."""
+        stamp = result.header.stamp
+
+        def find() -> Image | None:
+            for image in reversed(self.overlays):
+                if (image.header.stamp.sec, image.header.stamp.nanosec) == (
+                    stamp.sec,
+                    stamp.nanosec,
+                ):
+                    return image
+            return None
+
+        self.spin_until(lambda: find() is not None, 5.0)
+        return find()
+
+
+def run(seed: int, out: Path, processes: Processes) -> int:
+    """Starts the nodes, asks the commands, writes the overlays; returns the exit status."""
+    params_file = package_file("config/pgpt.yaml")
+    camera_args = ["-p", f"seed:={seed}", "-p", f"width:={WIDTH}", "-p", f"height:={HEIGHT}",
+                   "-p", "scene_period_s:=0.0", "-p", "source:=shapes"]  # fmt: skip
+    processes.start(
+        "demo_camera", node_command("pgpt_ros.ros.demo_camera", params_file, camera_args)
+    )
+    processes.start("perception_node", node_command("pgpt_ros.ros.perception_node", params_file))
+    client = DemoClient()
+    print(f"[demo] waiting for perception_node (model load; logs in {out})", flush=True)
+    ready = client.spin_until(
+        lambda: client.locate.service_is_ready() and client.truth or processes.exited(),
+        STARTUP_TIMEOUT_S,
+    )
+    if not ready or processes.exited():
+        print(f"[demo] nodes did not start: {processes.exited()}; see {out}/*.log", file=sys.stderr)
+        return 1
+    rows, failures = [], 0
+    for index, (kind, command, targets) in enumerate(pick_commands(seed)):
+        result, seconds = client.ask(command)
+        truth = client.truth.get((result.header.stamp.sec, result.header.stamp.nanosec))
+        status = STATUS_NAMES[result.status]
+        overlay = client.overlay_for(result) if result.status == DetectionArray.OK else None
+        if overlay is not None:
+            path = out / f"{index:02d}_{kind}.png"
+            PILImage.fromarray(np.ascontiguousarray(to_array(overlay, 8192))).save(path)
+        if result.status != DetectionArray.OK or overlay is None or truth is None:
+            failures += 1
+        found = ", ".join(d.phrase or "?" for d in result.detections) or "-"
+        iou = box_score(result, truth, targets) if truth else "no ground truth"
+        answer = result.answer if len(result.answer) <= 40 else result.answer[:37] + "..."
+        rows.append((kind, command, status, repr(answer), len(result.detections), found, iou,
+                     f"{seconds:.2f}", f"{result.latency_s:.2f}"))  # fmt: skip
+    headers = ("kind", "command", "status", "answer", "found", "phrases", "box IoU", "round trip s",
+               "node latency s")  # fmt: skip
+    print(format_table(headers, rows))
+    print(f"[demo] overlays: {out}/*.png")
+    return 0 if failures == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `make demo`."""
+    parser = argparse.ArgumentParser(prog="pgpt_ros.ros.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=7, help="first ShapesRef scene seed to try")
+    parser.add_argument("--out", type=Path, default=Path("out/demo"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for old in args.out.glob("*.png"):
+        old.unlink()
+    # Loopback only, in a DDS domain of its own, for this process and the nodes it starts.
+    os.environ.update(
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        ROS_DOMAIN_ID=str(150 + os.getpid() % 80),
+        FASTDDS_DEFAULT_PROFILES_FILE=str(package_file("config/fastdds_localhost.xml")),
+    )
+    seed = first_seed_with_every_kind(args.seed)
+    start = time.monotonic()
+    rclpy.init()
+    try:
+        with Processes(dds_env(), log_dir=args.out) as processes:
+            status = run(seed, args.out, processes)
+    finally:
+        rclpy.try_shutdown()
+    print(f"[demo] {'done' if status == 0 else 'FAILED'} in {time.monotonic() - start:.0f} s")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
