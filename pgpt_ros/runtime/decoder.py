@@ -18,33 +18,19 @@ never attended to, and nothing in a step depends on host values, which graph cap
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 import torch
 from transformers import StaticCache
 
 from pgpt_ros.model import Generation, PerceptionGPT
 from pgpt_ros.model.tokens import clean_phrase
+from pgpt_ros.runtime.heads import HeadBackend
 
 LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # Prefill lengths a command is padded to (1 is the decode step). Few buckets = few graphs to
 # capture; padding costs almost nothing, since a short prefill is bound by reading the weights.
 BUCKETS = (1, 8, 16, 32, 64, 128, 256)
-
-
-class Heads(Protocol):
-    """What the loop needs from a head backend (``pgpt_ros.runtime.heads.HeadBackend``)."""
-
-    name: str
-
-    def decode(
-        self, vis_state: torch.Tensor, image_feats: torch.Tensor, pixel_values: torch.Tensor
-    ):
-        """(K, d), (K, N, d), (K, 3, S, S) -> outputs with boxes (K, 4), mask_logits, iou (K,)."""
-
-    def encode_box(self, boxes: torch.Tensor) -> torch.Tensor:
-        """(K, 4) -> (K, d), the box encoder alone."""
 
 
 def bucket(length: int) -> int:
@@ -92,7 +78,7 @@ class StaticDecoder:
 
     Arguments:
         model (PerceptionGPT): on its device and dtype, in eval mode.
-        heads (Heads): decodes ``<vis>`` states and encodes boxes (torch, ONNX Runtime, TensorRT).
+        heads (HeadBackend): decodes ``<vis>`` states and encodes boxes (torch, ONNX Runtime, TensorRT).
         max_text_tokens (int): room for all text (prompt without the image, and the answer).
         cuda_graphs (bool | None): capture steps in CUDA graphs; None = when the model is on CUDA.
     """
@@ -101,7 +87,7 @@ class StaticDecoder:
     def __init__(
         self,
         model: PerceptionGPT,
-        heads: Heads,
+        heads: HeadBackend,
         *,
         max_text_tokens: int = 256,
         cuda_graphs: bool | None = None,

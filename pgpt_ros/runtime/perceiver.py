@@ -30,14 +30,14 @@ from pgpt_ros.model import (
     build_model,
 )
 from pgpt_ros.model.tokens import parse_text_boxes
-from pgpt_ros.runtime.decoder import Heads, LogitsProcessor, StaticDecoder
+from pgpt_ros.runtime.decoder import LogitsProcessor, StaticDecoder
 from pgpt_ros.runtime.frame_cache import CachedFrame, FrameCache, prefix_length
+from pgpt_ros.runtime.heads import BACKENDS, HeadBackend, TorchHeads, select_head_backend
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-HEAD_BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 
 
 @dataclass
@@ -111,33 +111,6 @@ def load_model(model_path: str, device: str, dtype: str) -> PerceptionGPT:
     return build_model(PerceptionGPTConfig.tiny()).to(device=device, dtype=DTYPES[dtype])
 
 
-@dataclass
-class HeadOutputs:
-    """Per ``<vis>``: boxes (K, 4), mask logits (K, M, M), predicted IoU (K,)."""
-
-    boxes: torch.Tensor
-    mask_logits: torch.Tensor
-    iou: torch.Tensor
-
-
-class ModelHeads:
-    """The model's own torch heads behind the head-backend interface."""
-
-    name = "torch"
-
-    def __init__(self, model: PerceptionGPT) -> None:
-        self.model = model
-        self.precision = str(model.dtype).removeprefix("torch.")
-
-    def decode(
-        self, vis_state: torch.Tensor, image_feats: torch.Tensor, pixel_values: torch.Tensor
-    ) -> HeadOutputs:
-        return HeadOutputs(*self.model.decode_vis(vis_state, image_feats, pixel_values))
-
-    def encode_box(self, boxes: torch.Tensor) -> torch.Tensor:
-        return self.model.box_encoder(boxes.to(self.model.dtype))
-
-
 def to_answer(model: PerceptionGPT, gen: Generation, max_objects: int | None) -> Answer:
     """A decoded ``Generation`` as the model's ``Answer`` (scores = P(``<vis>``) x IoU), the same
     reading ``PerceptionGPT.answer`` gives its own generation."""
@@ -160,7 +133,7 @@ class Perceiver:
 
     Arguments:
         model (PerceptionGPT): a loaded model, already on its device and dtype.
-        heads (Heads): the head backend; None = the model's own torch heads.
+        heads (HeadBackend): decodes each ``<vis>``; None = the model's own torch heads.
         max_text_tokens (int): KV-cache room for the prompt text and the answer.
         cuda_graphs (bool | None): capture decoding steps in CUDA graphs; None = on CUDA.
     """
@@ -168,13 +141,13 @@ class Perceiver:
     def __init__(
         self,
         model: PerceptionGPT,
-        heads: Heads | None = None,
+        heads: HeadBackend | None = None,
         *,
         max_text_tokens: int = 256,
         cuda_graphs: bool | None = None,
     ) -> None:
         self.model = model.eval()
-        self.heads = heads or ModelHeads(model)
+        self.heads = heads or TorchHeads(model)
         self.backend = self.heads.name
         self.decoder = StaticDecoder(
             model, self.heads, max_text_tokens=max_text_tokens, cuda_graphs=cuda_graphs
@@ -193,11 +166,13 @@ class Perceiver:
         force_engine_rebuild: bool = False,
     ) -> Perceiver:
         """Loads the model and picks the head backend; raises with a clear message on bad input."""
-        if head_backend not in HEAD_BACKENDS:
-            raise ValueError(f"head_backend must be one of {HEAD_BACKENDS}, got {head_backend!r}")
+        if head_backend not in BACKENDS:
+            raise ValueError(f"head_backend must be one of {BACKENDS}, got {head_backend!r}")
         model = load_model(model_path, device, dtype)
-        del engine_dir, force_engine_rebuild  # used by the exported head backends
-        return cls(model)
+        heads = select_head_backend(
+            head_backend, model, engine_dir=engine_dir, force_rebuild=force_engine_rebuild
+        )
+        return cls(model, heads)
 
     @torch.inference_mode()
     def answer(

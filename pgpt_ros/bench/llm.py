@@ -1,0 +1,408 @@
+"""``pgpt-bench llm``: how fast a command is answered, against plain transformers and the floor.
+
+    pgpt-bench llm --config tiny                                          # CPU, ~1 min
+    pgpt-bench llm --config llava-7b-shape --device cuda --dtype float16  # a GPU, ~2 min
+    pgpt-bench llm --config llava-7b-shape --floor-only                   # the floor, any machine
+    (``python -m pgpt_ros.bench.llm ...`` runs the same)
+
+Random weights; every answer is forced (a logits processor picks the next token, leaving the
+model's own compute untouched), so every path decodes exactly the same number of tokens:
+
+1. this project's fast path (``Perceiver.answer``: static KV cache, CUDA graphs on a GPU, image
+   prefix reused on a cached frame, ``<vis>`` decoded by the torch heads);
+2. plain transformers ``generate`` answering one object with ``<vis>`` (5 tokens: 3 words,
+   ``<vis>``, EOS), the ``<vis>`` state then decoded by the same heads;
+3. plain transformers ``generate`` answering in Shikra style (coordinates as 25 text tokens);
+4. the physical floor on this machine: weights (and KV cache) read once per decoded token at the
+   measured copy bandwidth, prefill FLOPs at the measured matmul rate.
+
+Writes ``docs/bench/llm-<config>-<device>.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from transformers import LogitsProcessorList
+
+from pgpt_ros.model import PerceptionGPT, PerceptionGPTConfig, build_model
+from pgpt_ros.model.tokenizer import build_tiny_tokenizer
+from pgpt_ros.runtime.decoder import bucket
+from pgpt_ros.runtime.frame_cache import prefix_length
+from pgpt_ros.runtime.heads import TorchHeads
+from pgpt_ros.runtime.perceiver import DTYPES, Perceiver
+
+COMMAND = "find the red mug next to the laptop on the table"
+OBJECT_WORDS = 3  # "the red mug": the words of a one-object answer before its <vis>
+SHIKRA_TOKENS = 25  # gpu-notes.md: a Shikra-style one-box answer, EOS included
+DECODE_TOKENS = 32  # extra tokens generated to measure the per-token decode time
+IMAGE_HW = (480, 640)
+OUT_DIR = Path("docs/bench")
+
+
+# ------------------------------------------------------------------------------------ model
+def build_bench_model(
+    name: str, device: str, dtype: torch.dtype, text_layers: int | None
+) -> PerceptionGPT:
+    """A model with random weights, built directly on ``device`` in ``dtype`` (seconds for 7B)."""
+    torch.manual_seed(0)
+    if name == "tiny":
+        return build_model(PerceptionGPTConfig.tiny()).to(device=device, dtype=dtype)
+    config = PerceptionGPTConfig.llava_7b_shape()
+    if text_layers is not None:
+        config.backbone["text_config"]["num_hidden_layers"] = text_layers
+    # The project's small tokenizer: its ids fit in the 32064-row table; only lengths matter here.
+    tokenizer = build_tiny_tokenizer()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            return PerceptionGPT(config, tokenizer=tokenizer).eval()
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def forced(model: PerceptionGPT, reply: list[int]) -> Callable:
+    """A logits processor (ours and transformers' signature) that answers ``reply`` greedily."""
+    prompt_len = len(model.prompt_ids(COMMAND))
+    eos = model.config.eos_token_id
+
+    def force(ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        step = ids.shape[1] - prompt_len
+        out = logits.clone()
+        out[:, reply[step] if step < len(reply) else eos] = logits.max() + 20.0
+        return out
+
+    return force
+
+
+def text_reply(model: PerceptionGPT, length: int) -> list[int]:
+    """``length`` word tokens, then EOS (the answer counts ``length + 1`` tokens)."""
+    words = model.require_tokenizer()(" the red mug is at", add_special_tokens=False)["input_ids"]
+    return [words[i % len(words)] for i in range(length)] + [model.config.eos_token_id]
+
+
+# --------------------------------------------------------------------------------- timing
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+# ---------------------------------------------------------------------------------- floor
+@dataclass
+class Shape:
+    """Parameter counts and sequence lengths: what the floor is computed from."""
+
+    vision_params: int
+    projector_params: int
+    layer_params: int  # decoder layers and final norm
+    head_params: int  # LM head (the input embedding table is read one row per token)
+    layers: int
+    hidden: int
+    kv_width: int  # key (= value) width per layer
+    patches: int
+    prefix_tokens: int
+    command_tokens: int
+    bytes_per_param: int
+
+    @classmethod
+    def of(cls, model: PerceptionGPT, dtype: torch.dtype) -> Shape:
+        def count(module: torch.nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        text = model.backbone.config.text_config
+        lm = model.language_model
+        ids = model.prompt_ids(COMMAND)
+        prefix = prefix_length(model, ids)
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        return cls(
+            vision_params=count(model.backbone.model.vision_tower),
+            projector_params=count(model.backbone.model.multi_modal_projector),
+            layer_params=count(lm) - count(lm.embed_tokens),
+            head_params=count(model.backbone.lm_head),
+            layers=text.num_hidden_layers,
+            hidden=text.hidden_size,
+            kv_width=text.num_key_value_heads * head_dim,
+            patches=model.config.num_image_tokens,
+            prefix_tokens=prefix,
+            command_tokens=len(ids) - prefix,
+            bytes_per_param=torch.finfo(dtype).bits // 8,
+        )
+
+    def lm_flops(self, tokens: int, context: int) -> float:
+        """Matmul FLOPs of ``tokens`` new tokens after ``context`` cached ones (LM head once)."""
+        attention = 4 * self.layers * self.hidden * tokens * (context + (tokens + 1) / 2)
+        return 2 * self.layer_params * tokens + attention + 2 * self.head_params
+
+    def weight_bytes(self, context: int) -> float:
+        """Bytes one LM pass must read at least: its weights and the KV cache so far."""
+        kv = 2 * self.layers * self.kv_width * context
+        return (self.layer_params + self.head_params + kv) * self.bytes_per_param
+
+
+def measure_machine(device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+    """Copy bandwidth (read + write bytes / s) and matmul rate (FLOP/s) on ``device``."""
+    gpu = device.type == "cuda"
+    elements = (1 << 29 if gpu else 1 << 26) // 4 * 4  # 2 GiB / 256 MiB of float32
+    source = torch.empty(elements, dtype=torch.float32, device=device).fill_(1.0)
+    target = torch.empty_like(source)
+    copy_ms = median_ms(lambda: target.copy_(source), device, repeats=10, warmup=3)
+    n = 8192 if gpu else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    matmul_ms = median_ms(lambda: a @ b, device, repeats=10, warmup=3)
+    return {
+        "copy_bandwidth_GBps": 2 * source.numel() * 4 / copy_ms / 1e6,
+        "matmul_TFLOPs": 2 * n**3 / matmul_ms / 1e9,
+    }
+
+
+def floor(shape: Shape, machine: dict[str, float], answer_tokens: int) -> dict[str, float]:
+    """Lower bounds (ms): nothing can be faster than reading the weights once per token or than
+    doing the prefill's matmuls at the measured rate."""
+    bandwidth = machine["copy_bandwidth_GBps"] * 1e6  # bytes per ms
+    rate = machine["matmul_TFLOPs"] * 1e9  # FLOP per ms
+    prompt = shape.prefix_tokens + shape.command_tokens
+
+    def pass_ms(tokens: int, context: int) -> float:
+        return max(shape.lm_flops(tokens, context) / rate, shape.weight_bytes(context) / bandwidth)
+
+    vision_flops = 2 * shape.vision_params * (shape.patches + 1)
+    vision_flops += 2 * shape.projector_params * shape.patches
+    new_prefill = vision_flops / rate + pass_ms(prompt, 0)
+    cached_prefill = pass_ms(shape.command_tokens, shape.prefix_tokens)
+    decode = pass_ms(1, prompt + answer_tokens // 2)
+    steps = answer_tokens - 1  # the prefill yields the first answer token
+    return {
+        "vision_prefill_ms": new_prefill,
+        "command_prefill_ms": cached_prefill,
+        "decode_ms_per_token": decode,
+        "one_object_new_frame_ms": new_prefill + steps * decode,
+        "one_object_cached_frame_ms": cached_prefill + steps * decode,
+    }
+
+
+# ------------------------------------------------------------------------------- the paths
+def bench_fast_path(
+    model: PerceptionGPT, image: np.ndarray, repeats: int, warmup: int
+) -> dict[str, float]:
+    """(1): ``Perceiver.answer`` on a new frame (a fresh image_id each call) and a cached one."""
+    perceiver = Perceiver(model, TorchHeads(model))
+    device = model.device
+    vis, eos = model.config.vis_token_id, model.config.eos_token_id
+    one_object = forced(model, text_reply(model, OBJECT_WORDS)[:-1] + [vis, eos])
+    first_only = forced(model, [eos])
+    long_text = forced(model, text_reply(model, DECODE_TOKENS))
+    frame_ids = iter(range(1 << 30))
+
+    def run(force: Callable, new_frame: bool, tokens: int) -> None:
+        image_id = next(frame_ids) if new_frame else "cached"
+        perceiver.answer(image, COMMAND, image_id=image_id, max_new_tokens=tokens,
+                         logits_processor=force)  # fmt: skip
+
+    timings = {}
+    timings["vision_prefill_ms"] = median_ms(
+        lambda: run(first_only, True, 1), device, repeats, warmup
+    )
+    run(first_only, False, 1)  # fills the cache for "cached"
+    first = median_ms(lambda: run(first_only, False, 1), device, repeats, warmup)
+    timings["command_prefill_ms"] = first
+    many = median_ms(lambda: run(long_text, False, DECODE_TOKENS + 1), device, repeats, warmup)
+    timings["decode_ms_per_token"] = (many - first) / DECODE_TOKENS
+    timings["one_object_new_frame_ms"] = median_ms(
+        lambda: run(one_object, True, 8), device, repeats, warmup
+    )
+    timings["one_object_cached_frame_ms"] = median_ms(
+        lambda: run(one_object, False, 8), device, repeats, warmup
+    )
+    return timings
+
+
+def bench_transformers(
+    model: PerceptionGPT, image: np.ndarray, repeats: int, warmup: int
+) -> dict[str, float]:
+    """(2) and (3): plain ``LlavaForConditionalGeneration.generate`` (dynamic cache)."""
+    device = model.device
+    heads = TorchHeads(model)
+    cfg = model.config
+    ids = torch.tensor([model.prompt_ids(COMMAND)], device=device)
+    vis_step = OBJECT_WORDS  # the generation step whose state predicts <vis>
+
+    # Generous to the baseline: the heads' image features are computed once, outside the timing.
+    image_feats = model.encode_image(model.preprocess([image]))
+
+    def generate(reply: list[int], states: bool = False):
+        pixel_values = model.preprocess([image])
+        out = model.backbone.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values=pixel_values,
+            max_new_tokens=len(reply),
+            do_sample=False,
+            logits_processor=LogitsProcessorList([forced(model, reply)]),
+            eos_token_id=cfg.eos_token_id,
+            pad_token_id=cfg.pad_token_id,
+            output_hidden_states=states,
+            return_dict_in_generate=True,
+        )
+        if states:  # the one-object answer: decode the state that predicted <vis>
+            state = out.hidden_states[vis_step][-1][:, -1]
+            heads.decode(state, image_feats, pixel_values)
+        return out
+
+    one_object = text_reply(model, OBJECT_WORDS)[:-1] + [cfg.vis_token_id, cfg.eos_token_id]
+    first = median_ms(lambda: generate([cfg.eos_token_id]), device, repeats, warmup)
+    many = median_ms(lambda: generate(text_reply(model, DECODE_TOKENS)), device, repeats, warmup)
+    return {
+        "vision_prefill_ms": first,
+        "decode_ms_per_token": (many - first) / DECODE_TOKENS,
+        "one_object_ms": median_ms(lambda: generate(one_object, True), device, repeats, warmup),
+        "shikra_25_tokens_ms": median_ms(
+            lambda: generate(text_reply(model, SHIKRA_TOKENS - 1)), device, repeats, warmup
+        ),
+    }
+
+
+# ------------------------------------------------------------------------------------ report
+def machine_description(device: torch.device) -> dict[str, str]:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        with contextlib.suppress(OSError):
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+        name += f", {torch.get_num_threads()} threads"
+    return {
+        "device": name,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda": torch.version.cuda or "none",
+    }
+
+
+def table(result: dict) -> str:
+    fast, hf, low = result.get("fast_path"), result.get("transformers"), result["floor"]
+    rows = [
+        ("vision + prefill (new frame)", "vision_prefill_ms", "vision_prefill_ms"),
+        ("command prefill (cached frame)", "command_prefill_ms", None),
+        ("decode, per token", "decode_ms_per_token", "decode_ms_per_token"),
+        ("one-object command, new frame", "one_object_new_frame_ms", "one_object_ms"),
+        ("one-object command, cached frame", "one_object_cached_frame_ms", None),
+    ]
+    lines = [f"{'ms':34} {'fast path':>10} {'generate':>10} {'floor':>10}"]
+    for label, key, hf_key in rows:
+        cells = [fast.get(key) if fast else None, hf.get(hf_key) if hf and hf_key else None]
+        cells.append(low.get(key))
+        text = [f"{c:10.2f}" if c is not None else f"{'-':>10}" for c in cells]
+        lines.append(f"{label:34} " + " ".join(text))
+    if hf:
+        lines.append(f"{'Shikra-style answer (25 tokens)':34} {'-':>10} "
+                     f"{hf['shikra_25_tokens_ms']:10.2f} {'-':>10}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pgpt-bench llm", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", choices=("tiny", "llava-7b-shape"), default="tiny")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
+                        help="default: float16 on CUDA, float32 on the CPU")  # fmt: skip
+    parser.add_argument("--text-layers", type=int, default=None,
+                        help="fewer LM layers (a CPU-sized run of the 7B shape)")  # fmt: skip
+    parser.add_argument("--floor-only", action="store_true",
+                        help="count parameters on the meta device; measure only the machine")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default docs/bench/)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
+    dtype = DTYPES[args.dtype or ("float16" if device.type == "cuda" else "float32")]
+    if device.type == "cpu" and dtype == torch.float16:
+        raise SystemExit("float16 needs a GPU; use float32 or bfloat16 on the CPU")
+    build_device = "meta" if args.floor_only else args.device
+    model = build_bench_model(args.config, build_device, dtype, args.text_layers)
+    shape = Shape.of(model, dtype)
+    answer_tokens = OBJECT_WORDS + 2
+    result: dict = {
+        "config": args.config,
+        "text_layers": shape.layers,
+        "dtype": str(dtype).removeprefix("torch."),
+        "machine": machine_description(device),
+        "tokens": {
+            "prompt_prefix": shape.prefix_tokens,
+            "prompt_command": shape.command_tokens,
+            "command_prefill_bucket": bucket(shape.command_tokens),
+            "one_object_answer": answer_tokens,
+            "shikra_answer": SHIKRA_TOKENS,
+        },
+        "shape": shape.__dict__,
+    }
+    result["machine_ceilings"] = measure_machine(device, dtype)
+    result["floor"] = floor(shape, result["machine_ceilings"], answer_tokens)
+    if not args.floor_only:
+        image = np.random.default_rng(0).integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8)
+        result["fast_path"] = bench_fast_path(model, image, args.repeats, args.warmup)
+        result["transformers"] = bench_transformers(model, image, args.repeats, args.warmup)
+        fast, hf = result["fast_path"], result["transformers"]
+        result["ratios"] = {
+            "cached_command_over_floor": fast["one_object_cached_frame_ms"]
+            / result["floor"]["one_object_cached_frame_ms"],
+            "new_command_over_floor": fast["one_object_new_frame_ms"]
+            / result["floor"]["one_object_new_frame_ms"],
+            "generate_one_object_over_cached": hf["one_object_ms"]
+            / fast["one_object_cached_frame_ms"],
+            "shikra_over_cached": hf["shikra_25_tokens_ms"] / fast["one_object_cached_frame_ms"],
+        }
+    layers = "" if args.text_layers is None else f"-{args.text_layers}layers"
+    kind = "floor" if args.floor_only else device.type
+    out = args.out or OUT_DIR / f"llm-{args.config}{layers}-{kind}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.config} ({shape.layers} LM layers), {result['dtype']}, "
+          f"{result['machine']['device']}")  # fmt: skip
+    if "fast_path" in result:
+        print(table(result))
+        print({k: round(v, 2) for k, v in result["ratios"].items()})
+    else:
+        print({k: round(v, 2) for k, v in result["floor"].items()})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
