@@ -10,7 +10,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_transport.py
+	$(PY) -m pgpt_ros.ros.demo
 
 # pytest exits 5 when it collects no tests; make turns any non-zero status into a failure.
 test: setup lint
