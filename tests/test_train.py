@@ -1,0 +1,62 @@
+"""pgpt-train: config handling, a short run that lowers the loss, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pgpt_ros.train import load_config, main, train
+
+# A model and data small enough for a few dozen steps in seconds on two cores.
+TINY = [
+    "model.image_size=32", "model.patch_size=8", "model.vision_width=32", "model.vision_layers=1",
+    "model.text_width=64", "model.text_layers=1", "model.head_width=32", "model.mask_size=16",
+    "data.image_size=32", "data.kinds={attribute: 1}", "data.scene={max_shapes: 2}",
+    "data.val_size=4", "train.batch_size=8", "train.lr=2.0e-3", "train.warmup_steps=5",
+    "train.log_every=5", "train.eval_size=2", "train.threads=1",
+]  # fmt: skip
+
+
+def test_config_defaults_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  steps: 7\ndata:\n  kinds: {multi: 2.0}\n")
+    config = load_config(path, ["train.lr=0.01", "model.loss_weights={dice: 3}"])
+    assert config["train"]["steps"] == 7 and config["train"]["lr"] == 0.01
+    assert config["train"]["batch_size"] == 16  # default kept
+    assert config["data"]["kinds"] == {"multi": 2.0}  # free-form maps are replaced whole
+    assert config["model"]["loss_weights"] == {"dice": 3}
+    with pytest.raises(ValueError, match="unknown config key 'train.stpes'"):
+        load_config(None, ["train.stpes=3"])
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.yaml", [])
+
+
+def test_short_run_lowers_the_loss_then_resumes(tmp_path):
+    out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
+    config = load_config(None, [*TINY, "train.steps=40", "train.eval_every=40",
+                                "train.checkpoint_every=20"])  # fmt: skip
+    log = train(config, out, checkpoints, progress=False)
+    losses = [h["loss"] for h in log["history"]]
+    assert len(losses) == 8
+    assert sum(losses[-2:]) < 0.8 * sum(losses[:2]), losses
+    for name in ("pgpt_config.json", "model.safetensors", "train_log.json", "training_curve.png"):
+        assert (out / name).is_file()
+    saved = json.loads((out / "train_log.json").read_text())
+    assert saved["validation"][-1]["step"] == 40
+    assert saved["trainable_parameters"]["total"][0] > 0
+    assert [p.name for p in checkpoints.iterdir()] == ["step-0000040"]  # only the last is kept
+
+    # resume: ten more steps continue from step 40's weights, optimizer and log
+    config = load_config(None, [*TINY, "train.steps=50", "train.eval_every=1000",
+                                "train.checkpoint_every=1000"])  # fmt: skip
+    resumed = train(config, tmp_path / "more", checkpoints, resume=True, progress=False)
+    steps = [h["step"] for h in resumed["history"]]
+    assert steps[:8] == [h["step"] for h in log["history"]] and steps[8:] == [45, 50]
+    assert resumed["history"][-1]["loss"] < losses[0]
+
+
+def test_cli_rejects_bad_overrides(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "x"), "--set", "nonsense"])
+    assert "section.key=value" in capsys.readouterr().err
