@@ -1,0 +1,201 @@
+"""Head backends: the interface, backend selection, and parity of every available backend with
+torch on fresh random inputs (seed in the failure message).
+
+Bounds: float32 backends 1e-5 relative; float16 (torch CUDA fp16, TensorRT) 1e-2 relative.
+TensorRT and CUDA tests are real tests that skip, with the reason, where those are absent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from pgpt_ros.export import onnx_export
+from pgpt_ros.export.tensorrt_build import tensorrt_status
+from pgpt_ros.model import PerceptionGPTConfig, build_model
+from pgpt_ros.runtime import heads
+from pgpt_ros.runtime.heads import (
+    HeadOutputs,
+    TorchHeads,
+    compare_backends,
+    random_head_inputs,
+    select_head_backend,
+)
+
+FP32_REL = 1e-5
+FP16_REL = 1e-2
+TRT_OK, TRT_WHY = tensorrt_status()
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device here")
+needs_tensorrt = pytest.mark.skipif(not (TRT_OK and CUDA), reason=f"{TRT_WHY}; CUDA {CUDA}")
+
+
+def small_model(**overrides):
+    torch.manual_seed(0)
+    config = PerceptionGPTConfig.tiny(
+        vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
+    )
+    return build_model(config)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(2)
+    return small_model()
+
+
+@pytest.fixture(scope="module")
+def engine_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("engines")
+
+
+@pytest.fixture(scope="module")
+def ort_backend(model, engine_dir):
+    return select_head_backend("onnxruntime", model, engine_dir=engine_dir)
+
+
+def assert_parity(reference, candidate, model, batch: int, bound: float) -> None:
+    inputs, seed = random_head_inputs(model, batch)
+    with torch.no_grad():
+        errors = compare_backends(reference, candidate, inputs)
+    worst = {k: rel for k, (_, rel) in errors.items()}
+    assert max(worst.values()) <= bound, f"{candidate.name} seed {seed}: {worst}"
+
+
+def test_torch_backend_is_the_models_own_heads(model):
+    inputs, _ = random_head_inputs(model, 2)
+    backend = TorchHeads(model)
+    with torch.no_grad():
+        out = backend.decode(inputs["vis_state"], inputs["image_feats"], inputs["pixel_values"])
+        boxes, masks, iou = model.decode_vis(
+            inputs["vis_state"], inputs["image_feats"], inputs["pixel_values"]
+        )
+        assert torch.equal(backend.encode_box(inputs["boxes"]), model.box_encoder(inputs["boxes"]))
+    assert isinstance(out, HeadOutputs)
+    assert torch.equal(out.boxes, boxes) and torch.equal(out.mask_logits, masks)
+    assert torch.equal(out.iou, iou)
+    assert (backend.name, backend.precision) == ("torch", "fp32")
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_onnxruntime_matches_torch(model, ort_backend, batch):
+    assert (ort_backend.name, ort_backend.precision) == ("onnxruntime", "fp32")
+    assert_parity(TorchHeads(model), ort_backend, model, batch, FP32_REL)
+
+
+def test_more_objects_than_the_graph_batch_run_in_chunks(model, ort_backend):
+    k = ort_backend.max_batch + 3
+    inputs, seed = random_head_inputs(model, k)
+    with torch.no_grad():
+        out = ort_backend.decode(inputs["vis_state"], inputs["image_feats"], inputs["pixel_values"])
+        ref = TorchHeads(model).decode(
+            inputs["vis_state"], inputs["image_feats"], inputs["pixel_values"]
+        )
+    m = model.config.mask_size
+    assert out.boxes.shape == (k, 4) and out.mask_logits.shape == (k, m, m)
+    assert out.iou.shape == (k,)
+    assert torch.allclose(out.mask_logits, ref.mask_logits, atol=1e-4), f"seed {seed}"
+
+
+def test_auto_logs_its_choice_once_with_the_reason(model, engine_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="pgpt_ros.runtime.heads"):
+        backend = select_head_backend("auto", model, engine_dir=engine_dir)
+    choices = [r.getMessage() for r in caplog.records if "head backend auto" in r.getMessage()]
+    assert len(choices) == 1
+    expected = "tensorrt" if TRT_OK and model.device.type == "cuda" else "onnxruntime"
+    assert backend.name == expected and f"-> {expected}" in choices[0]
+    if not TRT_OK:
+        assert "tensorrt is not importable" in choices[0]
+
+
+def test_auto_falls_back_to_torch_when_the_export_fails(model, tmp_path, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(heads, "ensure_onnx", broken)
+    with caplog.at_level(logging.WARNING, logger="pgpt_ros.runtime.heads"):
+        backend = select_head_backend("auto", model, engine_dir=tmp_path)
+    assert backend.name == "torch" and "disk full" in caplog.text
+    with pytest.raises(RuntimeError, match="disk full"):
+        select_head_backend("onnxruntime", model, engine_dir=tmp_path)
+
+
+def test_bad_names_and_models_without_heads_are_clear_errors(model, tmp_path):
+    with pytest.raises(ValueError, match="head_backend must be one of"):
+        select_head_backend("tensorrt-fp8", model)
+    baseline = small_model(head="text_coords")
+    assert select_head_backend("auto", baseline, engine_dir=tmp_path).name == "torch"
+    with pytest.raises(ValueError, match="perception"):
+        select_head_backend("onnxruntime", baseline, engine_dir=tmp_path)
+
+
+@pytest.mark.skipif(TRT_OK, reason="TensorRT is installed here")
+def test_tensorrt_without_tensorrt_says_why(model, tmp_path):
+    with pytest.raises(RuntimeError, match="tensorrt is not importable"):
+        select_head_backend("tensorrt", model, engine_dir=tmp_path)
+
+
+def test_tensorrt_needs_a_cuda_model(model, tmp_path, monkeypatch):
+    """The device check runs before any TensorRT call, so it is tested with TensorRT faked."""
+    import pgpt_ros.export.tensorrt_build as trt_build
+
+    monkeypatch.setattr(trt_build, "tensorrt_status", lambda: (True, "TensorRT 10 (faked)"))
+    with pytest.raises(RuntimeError, match="needs the model on a CUDA device"):
+        select_head_backend("tensorrt", model, engine_dir=tmp_path)
+
+
+# ------------------------------------------------------------------------------ GPU-only tests
+@needs_cuda
+def test_torch_cuda_fp16_matches_fp32_cpu(model):
+    gpu = small_model().to("cuda", torch.float16)
+    inputs, seed = random_head_inputs(model, 4)
+    with torch.no_grad():
+        ref = TorchHeads(model).decode(
+            inputs["vis_state"], inputs["image_feats"], inputs["pixel_values"]
+        )
+        out = TorchHeads(gpu).decode(
+            *(
+                inputs[k].to("cuda", torch.float16)
+                for k in ("vis_state", "image_feats", "pixel_values")
+            )
+        )
+    for name in ("boxes", "mask_logits", "iou"):
+        rel = heads.relative_error(getattr(out, name).cpu(), getattr(ref, name))
+        assert rel <= FP16_REL, f"{name} seed {seed}: {rel}"
+
+
+@needs_cuda
+def test_onnxruntime_on_a_cuda_model(tmp_path):
+    gpu = small_model().to("cuda")
+    backend = select_head_backend("onnxruntime", gpu, engine_dir=tmp_path)
+    inputs, _ = random_head_inputs(gpu, 2)
+    out = backend.decode(inputs["vis_state"], inputs["image_feats"], inputs["pixel_values"])
+    assert out.boxes.device.type == "cuda"
+    assert_parity(TorchHeads(gpu), backend, gpu, 3, FP32_REL)
+
+
+@needs_tensorrt
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_tensorrt_matches_torch(tmp_path, dtype, caplog):
+    gpu = small_model().to("cuda", dtype)
+    with caplog.at_level(logging.INFO):
+        backend = select_head_backend("tensorrt", gpu, engine_dir=tmp_path)
+    assert backend.name == "tensorrt" and backend.precision in ("fp16", "mixed")
+    reference = TorchHeads(small_model().to("cuda"))
+    assert_parity(reference, backend, gpu, 3, FP16_REL)
+    again = select_head_backend("tensorrt", gpu, engine_dir=tmp_path)
+    assert "loaded from the cache" in caplog.text and again.precision == backend.precision
+
+
+@needs_tensorrt
+def test_tensorrt_rebuilds_a_corrupt_engine(tmp_path, caplog):
+    gpu = small_model().to("cuda")
+    select_head_backend("tensorrt", gpu, engine_dir=tmp_path)
+    directory = onnx_export.export_dir(gpu, tmp_path)
+    (directory / "box_decoder.fp16.engine").write_bytes(b"\x00" * 64)
+    with caplog.at_level(logging.INFO):
+        backend = select_head_backend("tensorrt", gpu, engine_dir=tmp_path)
+    assert "corrupt" in caplog.text
+    assert_parity(TorchHeads(gpu), backend, gpu, 2, FP16_REL)
