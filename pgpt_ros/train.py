@@ -88,6 +88,7 @@ DEFAULTS: dict[str, Any] = {
         "log_every": 50,
         "eval_every": 500,
         "eval_size": 100,  # validation commands decoded at each evaluation
+        "eval_max_new_tokens": 48,  # answer length limit while validating (text boxes need more)
         "checkpoint_every": 500,
         "keep_checkpoints": 1,
         "seed": 0,
@@ -290,7 +291,6 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
     from accelerate import Accelerator
 
     from pgpt_ros.data.collate import Collator
-    from pgpt_ros.evaluate import evaluate_model
 
     tr = config["train"]
     torch.set_num_threads(tr["threads"])
@@ -349,8 +349,8 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
                 )
             running, count = {}, 0
         if accelerator.is_main_process and (step % tr["eval_every"] == 0 or step == tr["steps"]):
-            log["validation"].append(_validate(accelerator.unwrap_model(model), val_samples,
-                                               tr["eval_size"], step, evaluate_model))  # fmt: skip
+            log["validation"].append(_validate(accelerator.unwrap_model(model), val_samples[: tr["eval_size"]],
+                                               step, tr["eval_max_new_tokens"]))  # fmt: skip
             v = log["validation"][-1]["overall"]
             tqdm.write(f"step {step}: val acc@0.5 {v['acc@0.5']:.3f}, mask mIoU "
                        f"{v['mask_miou'] or 0:.3f}")  # fmt: skip
@@ -369,10 +369,12 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
     return log
 
 
-def _validate(model, samples: list[Sample], size: int, step: int, evaluate_model) -> dict:
+def _validate(model, samples: list[Sample], step: int, max_new_tokens: int) -> dict:
+    from pgpt_ros.evaluate import evaluate_model
+
     model.eval()
     with torch.no_grad():
-        summary, _ = evaluate_model(model, samples[:size], progress=False)
+        summary, _ = evaluate_model(model, samples, progress=False, max_new_tokens=max_new_tokens)
     model.train()
     return {"step": step, "overall": summary["overall"], "per_kind": summary["per_kind"]}
 
