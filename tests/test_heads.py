@@ -199,3 +199,21 @@ def test_tensorrt_rebuilds_a_corrupt_engine(tmp_path, caplog):
         backend = select_head_backend("tensorrt", gpu, engine_dir=tmp_path)
     assert "corrupt" in caplog.text
     assert_parity(TorchHeads(gpu), backend, gpu, 2, FP16_REL)
+
+
+# --------------------------------------------------------------------------------- pgpt-bench
+def test_bench_cli_dispatch_and_a_tiny_heads_run(tmp_path, capsys):
+    import json
+
+    from pgpt_ros.bench import cli
+
+    assert cli.main([]) == 2 and cli.main(["nope"]) == 2
+    out = tmp_path / "heads.json"
+    argv = ["heads", "--device", "cpu", "--backends", "torch", "tensorrt", "--batches", "1", "2"]
+    argv += ["--repeats", "2", "--warmup", "1", "--engine-dir", str(tmp_path), "--out", str(out)]
+    assert cli.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert [(r["backend"], r["batch"]) for r in result["results"]] == [("torch", 1), ("torch", 2)]
+    assert all(r["decode"]["median_ms"] > 0 for r in result["results"])
+    assert [r["backend"] for r in result["not_run"]] == ["tensorrt"]  # a CPU model never has it
+    assert "| torch | fp32 | 2 |" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``pgpt-bench``: ``heads`` (head backends) and ``llm`` (the decoding path)."""

@@ -1,0 +1,34 @@
+"""``pgpt-bench {heads,llm} [options]``: dispatches to one benchmark, imported only when asked
+for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists its options."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
+    "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: pgpt-bench {heads,llm} [options]", ""]
+    lines += [f"  {name:<6} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] not in SUBCOMMANDS:
+        print(f"pgpt-bench: unknown benchmark {argv[0]!r}\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
