@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pgpt_ros.model import PerceptionGPTConfig, build_model, tokens
-from pgpt_ros.runtime import Perceiver
+from pgpt_ros.runtime import Perceiver, decoder
 from pgpt_ros.runtime.decoder import BUCKETS, StaticDecoder, bucket
 
 COMMAND = "find all the red shapes"
@@ -155,6 +155,19 @@ def test_cuda_graphs_need_a_cuda_model(model):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="CUDA"):
         StaticDecoder(model, Perceiver(model).heads, cuda_graphs=True)
+
+
+def test_the_step_reads_nothing_back_to_the_host_so_it_can_be_captured(model, monkeypatch):
+    """CUDA graph capture breaks on a step whose work depends on values read back to the host
+    (a Python branch on a tensor); so does dynamo's whole-graph tracing, which runs here without a
+    GPU. The eager backend only traces, in seconds; the answer must stay the reference's."""
+    compile_ = torch.compile
+    monkeypatch.setattr(
+        decoder.torch, "compile", lambda fn, **kw: compile_(fn, **{**kw, "backend": "eager"})
+    )
+    image, force = picture(0), forced(model, COMMAND, PHRASES)
+    traced = Perceiver(model, compile_decode=True).answer(image, COMMAND, logits_processor=force)
+    assert_same_answer(traced, model.answer(image, COMMAND, logits_processor=force))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")

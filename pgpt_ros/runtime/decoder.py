@@ -81,6 +81,9 @@ class StaticDecoder:
         heads (HeadBackend): decodes ``<vis>`` states and encodes boxes (torch, ONNX Runtime, TensorRT).
         max_text_tokens (int): room for all text (prompt without the image, and the answer).
         cuda_graphs (bool | None): capture steps in CUDA graphs; None = when the model is on CUDA.
+        compile_decode (bool): compile the one-token step with torch.compile (inductor, fused
+            kernels; gpu-notes.md: 8.6 -> 6.3 ms per token for the 7B shape) before capturing it.
+            Costs one to two minutes of compilation on the first command.
     """
 
     @torch.inference_mode()
@@ -91,6 +94,7 @@ class StaticDecoder:
         *,
         max_text_tokens: int = 256,
         cuda_graphs: bool | None = None,
+        compile_decode: bool = False,
     ) -> None:
         self.model = model
         self.heads = heads
@@ -99,7 +103,8 @@ class StaticDecoder:
         if self.use_graphs and device.type != "cuda":
             raise ValueError("CUDA graphs need the model on a CUDA device")
         text = model.backbone.config.text_config
-        self.max_length = model.config.num_image_tokens + max_text_tokens
+        # A multiple of 16 keeps the mask rows aligned for SDPA's fused kernels.
+        self.max_length = -(-(model.config.num_image_tokens + max_text_tokens) // 16) * 16
         self.cache = StaticCache(config=text, max_cache_len=self.max_length)
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         self.cache.early_initialization(
@@ -113,6 +118,13 @@ class StaticDecoder:
         self._position = torch.zeros((), dtype=torch.long, device=device)
         self._key_index = torch.arange(self.max_length, device=device)
         self._graphs: dict[int, CapturedStep] = {}
+        # CUDA graphs are captured here, so inductor is asked for kernels only.
+        mode = "max-autotune-no-cudagraphs" if device.type == "cuda" else None
+        self._decode_step = (
+            torch.compile(self._lm, mode=mode, fullgraph=True, dynamic=False)
+            if compile_decode
+            else self._lm
+        )
         vis = torch.tensor([model.config.vis_token_id], device=device)
         self._vis_embedding = model.embed_tokens(vis)
 
@@ -172,12 +184,13 @@ class StaticDecoder:
         if size > real:
             embeds = torch.cat([embeds, embeds.new_zeros(1, size - real, embeds.shape[2])], dim=1)
         self._position.fill_(self.length)
+        step = self._decode_step if size == 1 else self._lm
         if self.use_graphs:
             if size not in self._graphs:
-                self._graphs[size] = CapturedStep(self._lm, embeds, lambda: self.cache.crop(-size))
+                self._graphs[size] = CapturedStep(step, embeds, lambda: self.cache.crop(-size))
             hidden = self._graphs[size](embeds)
         else:
-            hidden = self._lm(embeds)
+            hidden = step(embeds)
         # The padded tail was written to the cache; moving the counter back makes later tokens
         # overwrite it, and the mask hides it until then.
         self.cache.crop(real - size)

@@ -136,6 +136,7 @@ class Perceiver:
         heads (HeadBackend): decodes each ``<vis>``; None = the model's own torch heads.
         max_text_tokens (int): KV-cache room for the prompt text and the answer.
         cuda_graphs (bool | None): capture decoding steps in CUDA graphs; None = on CUDA.
+        compile_decode (bool): torch.compile the one-token step (see ``StaticDecoder``).
     """
 
     def __init__(
@@ -145,12 +146,17 @@ class Perceiver:
         *,
         max_text_tokens: int = 256,
         cuda_graphs: bool | None = None,
+        compile_decode: bool = False,
     ) -> None:
         self.model = model.eval()
         self.heads = heads or TorchHeads(model)
         self.backend = self.heads.name
         self.decoder = StaticDecoder(
-            model, self.heads, max_text_tokens=max_text_tokens, cuda_graphs=cuda_graphs
+            model,
+            self.heads,
+            max_text_tokens=max_text_tokens,
+            cuda_graphs=cuda_graphs,
+            compile_decode=compile_decode,
         )
         self.frames = FrameCache()
 
