@@ -7,8 +7,15 @@ import json
 import logging
 
 import onnx
+import onnxruntime
 import pytest
 import torch
+from transformers import (
+    SamConfig,
+    SamMaskDecoderConfig,
+    SamPromptEncoderConfig,
+    SamVisionConfig,
+)
 
 from pgpt_ros.export import cli, onnx_export
 from pgpt_ros.export.manifest import HeadRecord, OnnxManifest, sha256_file
@@ -113,6 +120,53 @@ def test_mlp_box_decoder_keeps_its_unused_image_input(tmp_path):
     )
     record = HeadRecord.from_onnx(path)
     assert [t.name for t in record.inputs] == ["vis_state", "image_feats"]
+
+
+def tiny_sam() -> dict:
+    """A SAM small enough to export in seconds (one ViT layer, 32 wide, 64 px)."""
+    vision = SamVisionConfig(
+        hidden_size=32,
+        output_channels=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=64,
+        patch_size=16,
+        mlp_dim=64,
+        global_attn_indexes=[0],
+        window_size=2,
+        num_pos_feats=16,
+    )
+    prompt = SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=16)
+    decoder = SamMaskDecoderConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64
+    )
+    config = SamConfig(vision_config=vision, prompt_encoder_config=prompt)
+    config.mask_decoder_config = decoder
+    return config.to_dict()
+
+
+@pytest.mark.slow
+def test_sam_mask_decoder_exports_and_matches_torch(tmp_path):
+    """transformers' SAM as the mask decoder (its ViT included) through the same export path."""
+    torch.manual_seed(0)
+    model = build_model(small_config(mask_decoder="sam", sam=tiny_sam()))
+    spec = HEADS["mask_decoder"]
+    generator = torch.Generator().manual_seed(0)
+    path = tmp_path / spec.onnx_file
+    onnx_export.export_head(
+        model.mask_decoder,
+        onnx_export.example_inputs(model, spec.inputs, 2, generator),
+        path,
+        input_names=spec.inputs,
+        output_names=spec.outputs,
+    )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs, seed = random_head_inputs(model, 3)
+    with torch.no_grad():
+        expected = model.mask_decoder(*(inputs[n] for n in spec.inputs))
+    (got,) = session.run(None, {n: inputs[n].numpy() for n in spec.inputs})
+    error = float((torch.from_numpy(got) - expected).abs().max())
+    assert error <= FP32_ABS, f"seed {seed}: {error}"
 
 
 def test_text_coordinate_model_has_nothing_to_export(tmp_path):
