@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -208,10 +209,13 @@ def floor(shape: Shape, machine: dict[str, float], answer_tokens: int) -> dict[s
 
 # ------------------------------------------------------------------------------- the paths
 def bench_fast_path(
-    model: PerceptionGPT, image: np.ndarray, repeats: int, warmup: int
+    model: PerceptionGPT, image: np.ndarray, repeats: int, warmup: int, compile_decode: bool
 ) -> dict[str, float]:
-    """(1): ``Perceiver.answer`` on a new frame (a fresh image_id each call) and a cached one."""
-    perceiver = Perceiver(model, TorchHeads(model))
+    """(1): ``Perceiver.answer`` on a new frame (a fresh image_id each call) and a cached one.
+
+    ``first_command_ms`` is the first call: CUDA graph capture (and compilation) included.
+    """
+    perceiver = Perceiver(model, TorchHeads(model), compile_decode=compile_decode)
     device = model.device
     vis, eos = model.config.vis_token_id, model.config.eos_token_id
     one_object = forced(model, text_reply(model, OBJECT_WORDS)[:-1] + [vis, eos])
@@ -225,6 +229,10 @@ def bench_fast_path(
                          logits_processor=force)  # fmt: skip
 
     timings = {}
+    start = time.perf_counter()
+    run(long_text, True, DECODE_TOKENS + 1)
+    synchronize(device)
+    timings["first_command_ms"] = 1000 * (time.perf_counter() - start)
     timings["vision_prefill_ms"] = median_ms(
         lambda: run(first_only, True, 1), device, repeats, warmup
     )
@@ -299,11 +307,13 @@ def machine_description(device: torch.device) -> dict[str, str]:
                     name = line.split(":", 1)[1].strip()
                     break
         name += f", {torch.get_num_threads()} threads"
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())  # other work on the machine skews timings
     return {
         "device": name,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "cuda": torch.version.cuda or "none",
+        "load_average_1_5_15_min": load,
     }
 
 
@@ -338,6 +348,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="fewer LM layers (a CPU-sized run of the 7B shape)")  # fmt: skip
     parser.add_argument("--floor-only", action="store_true",
                         help="count parameters on the meta device; measure only the machine")  # fmt: skip
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the one-token step (minutes on the first command)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
@@ -362,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": args.config,
         "text_layers": shape.layers,
         "dtype": str(dtype).removeprefix("torch."),
+        "compiled_decode_step": args.compile,
         "machine": machine_description(device),
         "tokens": {
             "prompt_prefix": shape.prefix_tokens,
@@ -376,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     result["floor"] = floor(shape, result["machine_ceilings"], answer_tokens)
     if not args.floor_only:
         image = np.random.default_rng(0).integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8)
-        result["fast_path"] = bench_fast_path(model, image, args.repeats, args.warmup)
+        result["fast_path"] = bench_fast_path(model, image, args.repeats, args.warmup, args.compile)
         result["transformers"] = bench_transformers(model, image, args.repeats, args.warmup)
         fast, hf = result["fast_path"], result["transformers"]
         result["ratios"] = {
@@ -389,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             "shikra_over_cached": hf["shikra_25_tokens_ms"] / fast["one_object_cached_frame_ms"],
         }
     layers = "" if args.text_layers is None else f"-{args.text_layers}layers"
-    kind = "floor" if args.floor_only else device.type
+    kind = "floor" if args.floor_only else device.type + ("-compiled" if args.compile else "")
     out = args.out or OUT_DIR / f"llm-{args.config}{layers}-{kind}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
