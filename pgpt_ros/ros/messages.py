@@ -60,7 +60,7 @@ def to_detection(
     extent = None if found.mask is None else mask_extent(found.mask)
     if extent is not None:
         mx0, my0, mx1, my1 = extent
-        crop = found.mask[my0:my1, mx0:mx1].astype(np.uint8) * np.uint8(255)
+        crop = found.mask[my0:my1, mx0:mx1].view(np.uint8) * np.uint8(255)  # bool -> 0/255
         detection.mask_roi = RegionOfInterest(
             x_offset=mx0, y_offset=my0, width=mx1 - mx0, height=my1 - my0
         )
@@ -122,7 +122,7 @@ def instance_ids(found: Sequence[PixelDetection], height: int, width: int) -> np
     ids = np.zeros((height, width), np.uint8)
     for index, detection in enumerate(found):
         if detection.mask is not None:
-            ids[detection.mask] = index + 1
+            np.copyto(ids, index + 1, where=detection.mask)
     return ids
 
 

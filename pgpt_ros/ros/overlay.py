@@ -6,6 +6,7 @@ is needed. Colours follow the detection id, the same id the `masks` image carrie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,22 +31,29 @@ def colour(index: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in PALETTE[index % len(PALETTE)])
 
 
+@functools.lru_cache(maxsize=8)
+def label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at ``size`` px; cached, as loading it costs tens of milliseconds."""
+    return ImageFont.load_default(size=size)
+
+
 def draw_overlay(image: np.ndarray, found: Sequence[PixelDetection]) -> np.ndarray:
     """A new HxWx3 uint8 RGB image: ``image`` with masks tinted, boxes outlined, labels written."""
-    canvas = np.array(image, np.uint8, copy=True)
+    picture = Image.fromarray(np.ascontiguousarray(image, np.uint8))  # a copy: input untouched
     for index, detection in enumerate(found):
         extent = None if detection.mask is None else mask_extent(detection.mask)
         if extent is not None:
+            # PIL's C blend and masked paste, only over the mask's extent: ~10x faster than
+            # numpy maths on a full-frame mask at 1080p.
             x0, y0, x1, y1 = extent
-            region = canvas[y0:y1, x0:x1]
-            inside = detection.mask[y0:y1, x0:x1]
-            tint = (1 - MASK_ALPHA) * region[inside] + MASK_ALPHA * PALETTE[index % len(PALETTE)]
-            region[inside] = tint.astype(np.uint8)
-    picture = Image.fromarray(canvas)
+            region = picture.crop(extent)
+            tint = Image.new("RGB", region.size, colour(index))
+            inside = Image.fromarray(detection.mask[y0:y1, x0:x1].view(np.uint8) * np.uint8(255))
+            picture.paste(Image.blend(region, tint, MASK_ALPHA), (x0, y0), inside)
     draw = ImageDraw.Draw(picture)
-    height, width = canvas.shape[:2]
+    width, height = picture.size
     line = max(2, round(min(width, height) / 240))
-    font = ImageFont.load_default(size=max(12, round(min(width, height) / 30)))
+    font = label_font(max(12, round(min(width, height) / 30)))
     for index, detection in enumerate(found):
         x0, y0, x1, y1 = (float(v) for v in detection.box)
         draw.rectangle((x0, y0, max(x0, x1), max(y0, y1)), outline=colour(index), width=line)
