@@ -106,17 +106,20 @@ class LiteMaskDecoder(nn.Module):
             "pos", sine_position_encoding(patch_centres(grid), width), persistent=False
         )
         self.blocks = nn.ModuleList(FusionBlock(width, heads) for _ in range(depth))
-        skip = width // 2
+        # Full-resolution layers are the decoder's cost (they run per object at M x M), so they
+        # are narrow: a 1x1 conv mixes the upsampled patches, the pixel skip and the box, then
+        # one 3x3 conv refines edges.
+        skip, fused = width // 4, width // 2
         self.pixel_skip = nn.Sequential(
             nn.Conv2d(3, skip, 3, padding=1), nn.GELU(), nn.Conv2d(skip, skip, 3, padding=1)
         )
         self.fuse = nn.Sequential(
-            nn.Conv2d(width + skip + 1, width, 3, padding=1),
-            LayerNorm2d(width),
+            nn.Conv2d(width + skip + 1, fused, 1),
+            LayerNorm2d(fused),
             nn.GELU(),
-            nn.Conv2d(width, width // 2, 3, padding=1),
+            nn.Conv2d(fused, fused, 3, padding=1),
         )
-        self.hyper = MLP([width, width, width // 2])
+        self.hyper = MLP([width, width, fused])
 
     def forward(
         self,
