@@ -239,6 +239,8 @@ def onnxruntime_heads(
         )
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT warns about providers it skips
+    # The same CPU thread budget as torch (the node and the benchmarks set it), not every core.
+    options.intra_op_num_threads = torch.get_num_threads()
     runners = {}
     for name, record in manifest.heads.items():
         session = ort.InferenceSession(
