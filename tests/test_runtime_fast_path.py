@@ -137,6 +137,30 @@ def test_a_command_too_long_for_the_cache_is_a_clear_error_and_the_frame_stays_u
     assert_same_answer(after, before)
 
 
+def test_a_step_failing_halfway_through_the_layers_leaves_nothing_stale(model, monkeypatch):
+    """An error inside a step can leave layer 0's cache advanced and layer 1's not; the next
+    command on the same frame must start over and still answer exactly."""
+    perceiver = Perceiver(model)
+    image, force = picture(7), forced(model, COMMAND, PHRASES[:1])
+    perceiver.answer(image, COMMAND, image_id=3, logits_processor=force)
+    layer = model.language_model.layers[1]
+    failures = iter([RuntimeError("device error")])
+
+    def fail_once(*args, **kwargs):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return type(layer).forward(layer, *args, **kwargs)
+
+    monkeypatch.setattr(layer, "forward", fail_once)
+    with pytest.raises(RuntimeError, match="device error"):
+        perceiver.answer(image, COMMAND, image_id=3, logits_processor=force)
+    seen = CountingEncoder(model, monkeypatch)
+    again = perceiver.answer(image, COMMAND, image_id=3, logits_processor=force)
+    assert seen.calls == 1
+    assert_same_answer(again, model.answer(image, COMMAND, logits_processor=force))
+
+
 def test_text_coordinate_model_runs_the_same_path():
     model = tiny(head="text_coords")
     image = picture(6)

@@ -78,7 +78,7 @@ class StaticDecoder:
 
     Arguments:
         model (PerceptionGPT): on its device and dtype, in eval mode.
-        heads (HeadBackend): decodes ``<vis>`` states and encodes boxes (torch, ONNX Runtime, TensorRT).
+        heads (HeadBackend): decodes ``<vis>`` states and encodes boxes (any backend).
         max_text_tokens (int): room for all text (prompt without the image, and the answer).
         cuda_graphs (bool | None): capture steps in CUDA graphs; None = when the model is on CUDA.
         compile_decode (bool): compile the one-token step with torch.compile (inductor, fused
@@ -141,9 +141,11 @@ class StaticDecoder:
         """Starts over with ``embeds`` (1, T, d) as the whole cache content (the image prefix).
 
         Eager on purpose: a long prefill is bound by compute, not by launches, and its length
-        differs per prompt template.
+        differs per prompt template. The cache is reset in place (captured graphs keep their
+        addresses), which also repairs it after a step that failed halfway through the layers.
         """
-        self.truncate(0)
+        self.cache.reset()
+        self.length = 0
         self._check_room(embeds.shape[1])
         self._position.fill_(0)
         self._lm(embeds)
@@ -164,9 +166,9 @@ class StaticDecoder:
         graph replays correctly at any position.
         """
         positions = self._position + torch.arange(embeds.shape[1], device=embeds.device)
-        hidden = self._key_index[None, :] > positions[:, None]  # (T, L): future or stale slots
-        mask = torch.zeros(hidden.shape, dtype=embeds.dtype, device=embeds.device)
-        mask = mask.masked_fill(hidden, torch.finfo(embeds.dtype).min)[None, None]
+        unseen = self._key_index[None, :] > positions[:, None]  # (T, L): future or stale slots
+        mask = torch.zeros(unseen.shape, dtype=embeds.dtype, device=embeds.device)
+        mask = mask.masked_fill(unseen, torch.finfo(embeds.dtype).min)[None, None]
         out = self.model.language_model(
             inputs_embeds=embeds,
             attention_mask=mask,

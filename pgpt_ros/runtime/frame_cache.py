@@ -72,5 +72,4 @@ class FrameCache:
         self.frame = frame
 
     def clear(self) -> None:
-        """Called before the cache is overwritten, so a failed prefill never leaves a stale hit."""
         self.frame = None

@@ -203,18 +203,18 @@ class Perceiver:
         prefix = prefix_length(model, ids)
         key = FrameCache.key(image_id, image.shape)
         frame = self.frames.get(key, tuple(ids[:prefix]))
+        cached = frame is not None
+        # Stored again only after a whole answer: a failure halfway leaves no stale hit behind.
+        self.frames.clear()
         if frame is None:
-            self.frames.clear()
             pixel_values = model.preprocess([image])
-            frame = CachedFrame(
-                key, pixel_values, model.encode_image(pixel_values), tuple(ids[:prefix])
-            )
-            embeds = model.embed_inputs(torch.tensor([ids], device=model.device), frame.image_feats)
-            self.decoder.prefill(embeds[:, :prefix])
-            self.frames.put(frame)
-        else:
+            feats = model.encode_image(pixel_values)
+            frame = CachedFrame(key, pixel_values, feats, tuple(ids[:prefix]))
+        embeds = model.embed_inputs(torch.tensor([ids], device=model.device), frame.image_feats)
+        if cached:
             self.decoder.truncate(prefix)
-            embeds = model.embed_inputs(torch.tensor([ids], device=model.device), frame.image_feats)
+        else:
+            self.decoder.prefill(embeds[:, :prefix])
         gen = self.decoder.generate(
             embeds[:, prefix:],
             frame.image_feats,
@@ -224,6 +224,7 @@ class Perceiver:
             max_objects=max_objects,
             logits_processor=logits_processor,
         )
+        self.frames.put(frame)
         return to_answer(model, gen, max_objects)
 
     def locate(
