@@ -120,6 +120,18 @@ def test_prompt_boxes_fill_vis_in_the_command(model, image):
         model.answer(image, command, max_new_tokens=3)
 
 
+def test_answer_in_bfloat16_returns_float32_arrays(image):
+    torch.manual_seed(0)
+    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64, mask_size=8)
+    model = build_model(config).to(torch.bfloat16)
+    force = forced(model, reply_ids(model, ["red circle", "blue star"]))
+    detections = model.locate(image, COMMAND, logits_processor=force)
+    assert len(detections) == 2
+    for det in detections:
+        assert det.box.dtype == np.float32 and det.mask_logits.dtype == np.float32
+        assert 0.0 <= det.score <= 1.0
+
+
 def test_answer_rejects_bad_images(model):
     with pytest.raises(ValueError, match="HxWx3"):
         model.answer(np.zeros((8, 8), dtype=np.uint8), COMMAND)

@@ -9,6 +9,7 @@ from transformers import (
     LlavaForConditionalGeneration,
     SamConfig,
     SamMaskDecoderConfig,
+    SamModel,
     SamPromptEncoderConfig,
     SamVisionConfig,
 )
@@ -174,6 +175,24 @@ def test_from_llava_adds_vis_and_builds_heads(tmp_path, image):
     assert answer.num_tokens <= 3
     with pytest.raises(FileNotFoundError, match="config.json"):
         PerceptionGPT.from_llava(tmp_path / "missing")
+
+
+def test_use_sam_mask_decoder_loads_a_local_checkpoint(tmp_path, image):
+    torch.manual_seed(0)
+    sam = SamModel(SamConfig(**tiny_sam_config()))
+    sam.save_pretrained(tmp_path / "sam")
+    model = build_model(tiny_config())
+    model.use_sam_mask_decoder(tmp_path / "sam")
+    assert model.config.mask_decoder == "sam" and model.config.sam is not None
+    loaded_token = model.mask_decoder.sam.mask_decoder.iou_token.weight
+    torch.testing.assert_close(loaded_token, sam.mask_decoder.iou_token.weight)
+    *_, masks, _ = outputs(model, image)
+    assert masks.shape == (1, model.config.mask_size, model.config.mask_size)
+    model.save_pretrained(tmp_path / "pgpt")
+    again = PerceptionGPT.from_pretrained(tmp_path / "pgpt")
+    assert_same_weights(model, again)
+    with pytest.raises(FileNotFoundError, match="SAM"):
+        model.use_sam_mask_decoder(tmp_path / "nothing")
 
 
 def test_from_pretrained_explains_a_wrong_directory(tmp_path):

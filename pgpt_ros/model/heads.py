@@ -35,9 +35,9 @@ def sine_position_encoding(points: torch.Tensor, width: int) -> torch.Tensor:
     # Frequencies from 1 to 64 periods per image: coarse enough to be smooth, fine enough for
     # one cell of a 64 x 64 mask.
     freqs = torch.logspace(0, 6, width // 4, base=2.0, device=points.device) * math.pi
-    angles = points[..., None] * freqs  # (..., 2, F)
+    angles = points.float()[..., None] * freqs  # (..., 2, F), float32 even for half inputs
     feats = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (..., 2, 2F)
-    return feats.flatten(-2)
+    return feats.flatten(-2).to(points.dtype)
 
 
 def cxcywh_to_xyxy(centre: torch.Tensor, size: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ losses, a reference KV-cached greedy decoder and the directory contract (safeten
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -33,12 +34,13 @@ from transformers import (
     LlavaForConditionalGeneration,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    SamModel,
 )
 
 from pgpt_ros.model import losses, tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
 from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, ScoreHead
-from pgpt_ros.model.mask_decoder import build_mask_decoder
+from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
 
 CONFIG_NAME = "pgpt_config.json"
@@ -555,6 +557,22 @@ class PerceptionGPT(nn.Module):
             for name, indices in module.token_indices.items():
                 weight = module.get_base_layer().weight
                 originals[name] = weight[indices].detach().clone()
+
+    def use_sam_mask_decoder(self, sam_dir: str | Path) -> None:
+        """Replaces the mask decoder by a local HF SAM checkpoint's (e.g. sam-vit-base), driven by
+        ``SamMaskDecoderAdapter``; its token projection is new (random). Recorded in the config."""
+        sam_dir = Path(sam_dir)
+        if not (sam_dir / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{sam_dir} is not a Hugging Face SAM directory (no config.json); download e.g. "
+                "facebook/sam-vit-base once and pass its local path"
+            )
+        sam = SamModel.from_pretrained(sam_dir, local_files_only=True, attn_implementation="sdpa")
+        decoder = SamMaskDecoderAdapter(
+            hidden_size=self.config.hidden_size, sam=sam, mask_size=self.config.mask_size
+        )
+        self.mask_decoder = decoder.to(self.device, self.dtype)
+        self.config = dataclasses.replace(self.config, mask_decoder="sam", sam=sam.config.to_dict())
 
     @classmethod
     def from_llava(
