@@ -100,17 +100,27 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+@dataclass
+class Timer:
+    """Milliseconds of a call: ``warmup`` untimed calls, then the median (or, on a machine others
+    share, the minimum: the least disturbed run) of ``repeats`` timed ones."""
+
+    device: torch.device
+    repeats: int = 5
+    warmup: int = 2
+    statistic: str = "median"
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        for _ in range(self.warmup):
+            fn()
+        times = []
+        for _ in range(self.repeats):
+            synchronize(self.device)
+            start = time.perf_counter()
+            fn()
+            synchronize(self.device)
+            times.append(1000 * (time.perf_counter() - start))
+        return min(times) if self.statistic == "min" else statistics.median(times)
 
 
 # ---------------------------------------------------------------------------------- floor
@@ -171,11 +181,12 @@ def measure_machine(device: torch.device, dtype: torch.dtype) -> dict[str, float
     elements = (1 << 29 if gpu else 1 << 26) // 4 * 4  # 2 GiB / 256 MiB of float32
     source = torch.empty(elements, dtype=torch.float32, device=device).fill_(1.0)
     target = torch.empty_like(source)
-    copy_ms = median_ms(lambda: target.copy_(source), device, repeats=10, warmup=3)
+    timer = Timer(device, repeats=10, warmup=3, statistic="min")
+    copy_ms = timer(lambda: target.copy_(source))
     n = 8192 if gpu else 1024
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    matmul_ms = median_ms(lambda: a @ b, device, repeats=10, warmup=3)
+    matmul_ms = timer(lambda: a @ b)
     return {
         "copy_bandwidth_GBps": 2 * source.numel() * 4 / copy_ms / 1e6,
         "matmul_TFLOPs": 2 * n**3 / matmul_ms / 1e9,
@@ -209,7 +220,7 @@ def floor(shape: Shape, machine: dict[str, float], answer_tokens: int) -> dict[s
 
 # ------------------------------------------------------------------------------- the paths
 def bench_fast_path(
-    model: PerceptionGPT, image: np.ndarray, repeats: int, warmup: int, compile_decode: bool
+    model: PerceptionGPT, image: np.ndarray, timer: Timer, compile_decode: bool
 ) -> dict[str, float]:
     """(1): ``Perceiver.answer`` on a new frame (a fresh image_id each call) and a cached one.
 
@@ -233,26 +244,18 @@ def bench_fast_path(
     run(long_text, True, DECODE_TOKENS + 1)
     synchronize(device)
     timings["first_command_ms"] = 1000 * (time.perf_counter() - start)
-    timings["vision_prefill_ms"] = median_ms(
-        lambda: run(first_only, True, 1), device, repeats, warmup
-    )
+    timings["vision_prefill_ms"] = timer(lambda: run(first_only, True, 1))
     run(first_only, False, 1)  # fills the cache for "cached"
-    first = median_ms(lambda: run(first_only, False, 1), device, repeats, warmup)
+    first = timer(lambda: run(first_only, False, 1))
     timings["command_prefill_ms"] = first
-    many = median_ms(lambda: run(long_text, False, DECODE_TOKENS + 1), device, repeats, warmup)
+    many = timer(lambda: run(long_text, False, DECODE_TOKENS + 1))
     timings["decode_ms_per_token"] = (many - first) / DECODE_TOKENS
-    timings["one_object_new_frame_ms"] = median_ms(
-        lambda: run(one_object, True, 8), device, repeats, warmup
-    )
-    timings["one_object_cached_frame_ms"] = median_ms(
-        lambda: run(one_object, False, 8), device, repeats, warmup
-    )
+    timings["one_object_new_frame_ms"] = timer(lambda: run(one_object, True, 8))
+    timings["one_object_cached_frame_ms"] = timer(lambda: run(one_object, False, 8))
     return timings
 
 
-def bench_transformers(
-    model: PerceptionGPT, image: np.ndarray, repeats: int, warmup: int
-) -> dict[str, float]:
+def bench_transformers(model: PerceptionGPT, image: np.ndarray, timer: Timer) -> dict[str, float]:
     """(2) and (3): plain ``LlavaForConditionalGeneration.generate`` (dynamic cache)."""
     device = model.device
     heads = TorchHeads(model)
@@ -283,15 +286,13 @@ def bench_transformers(
         return out
 
     one_object = text_reply(model, OBJECT_WORDS)[:-1] + [cfg.vis_token_id, cfg.eos_token_id]
-    first = median_ms(lambda: generate([cfg.eos_token_id]), device, repeats, warmup)
-    many = median_ms(lambda: generate(text_reply(model, DECODE_TOKENS)), device, repeats, warmup)
+    first = timer(lambda: generate([cfg.eos_token_id]))
+    many = timer(lambda: generate(text_reply(model, DECODE_TOKENS)))
     return {
         "vision_prefill_ms": first,
         "decode_ms_per_token": (many - first) / DECODE_TOKENS,
-        "one_object_ms": median_ms(lambda: generate(one_object, True), device, repeats, warmup),
-        "shikra_25_tokens_ms": median_ms(
-            lambda: generate(text_reply(model, SHIKRA_TOKENS - 1)), device, repeats, warmup
-        ),
+        "one_object_ms": timer(lambda: generate(one_object, True)),
+        "shikra_25_tokens_ms": timer(lambda: generate(text_reply(model, SHIKRA_TOKENS - 1))),
     }
 
 
@@ -351,6 +352,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the one-token step (minutes on the first command)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--statistic", choices=("median", "min"), default="median",
+                        help="min on a machine others share (their load inflates medians)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default docs/bench/)")
@@ -375,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "text_layers": shape.layers,
         "dtype": str(dtype).removeprefix("torch."),
         "compiled_decode_step": args.compile,
+        "statistic": f"{args.statistic} of {args.repeats} after {args.warmup} warm-up calls",
         "machine": machine_description(device),
         "tokens": {
             "prompt_prefix": shape.prefix_tokens,
@@ -389,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     result["floor"] = floor(shape, result["machine_ceilings"], answer_tokens)
     if not args.floor_only:
         image = np.random.default_rng(0).integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8)
-        result["fast_path"] = bench_fast_path(model, image, args.repeats, args.warmup, args.compile)
-        result["transformers"] = bench_transformers(model, image, args.repeats, args.warmup)
+        timer = Timer(device, args.repeats, args.warmup, args.statistic)
+        result["fast_path"] = bench_fast_path(model, image, timer, args.compile)
+        result["transformers"] = bench_transformers(model, image, timer)
         fast, hf = result["fast_path"], result["transformers"]
         result["ratios"] = {
             "cached_command_over_floor": fast["one_object_cached_frame_ms"]
