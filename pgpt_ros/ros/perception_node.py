@@ -147,18 +147,25 @@ class PerceptionNode(LifecycleNode):
             values[name] = self.declare_parameter(name, default, descriptor).value
         return NodeParams(**values).validated()
 
+    @staticmethod
+    def _ours(changes: list[rclpy.Parameter]) -> dict[str, Any]:
+        """The changes to this node's own parameters (not e.g. use_sim_time)."""
+        return {p.name: p.value for p in changes if p.name in NodeParams.__dataclass_fields__}
+
     def _check_parameters(self, changes: list[rclpy.Parameter]) -> SetParametersResult:
         try:
-            self.params.replace(**{p.name: p.value for p in changes})
+            self.params.replace(**self._ours(changes))
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, changes: list[rclpy.Parameter]) -> None:
-        self.params = self.params.replace(**{p.name: p.value for p in changes})
-        self.get_logger().info(
-            "parameters changed: " + ", ".join(f"{p.name}={p.value}" for p in changes)
-        )
+        ours = self._ours(changes)
+        if ours:
+            self.params = self.params.replace(**ours)
+            self.get_logger().info(
+                "parameters changed: " + ", ".join(f"{k}={v}" for k, v in ours.items())
+            )
 
     # ------------------------------------------------------------------ lifecycle
 

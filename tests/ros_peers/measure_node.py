@@ -98,7 +98,7 @@ def main() -> int:
     logs = Path(tempfile.mkdtemp(prefix="pgpt-measure-"))
     rclpy.init()
     client = Client()
-    print(f"nproc {os.cpu_count()}; logs in {logs}\n")
+    print(f"nproc {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; logs in {logs}\n")
     print("| perceiver | image | added latency median (ms) | p90 (ms) |\n|---|---|---|---|")
     for kind in ("real", "fake"):
         log = logs / f"{kind}.log"
@@ -147,6 +147,7 @@ def main() -> int:
         stop(node)
         client.close()
         rclpy.shutdown()
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
