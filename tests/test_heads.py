@@ -146,6 +146,35 @@ def test_tensorrt_needs_a_cuda_model(model, tmp_path, monkeypatch):
         select_head_backend("tensorrt", model, engine_dir=tmp_path)
 
 
+def test_onnxruntime_tensorrt_provider_gets_the_cache_and_batch_profile(tmp_path, monkeypatch):
+    """Provider options only (no session is made), so it runs without a GPU build of ORT."""
+    import onnxruntime
+
+    from pgpt_ros.export.manifest import HeadRecord, TensorInfo
+
+    available = ["TensorrtExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: available)
+    record = HeadRecord(
+        file="box_decoder.onnx",
+        sha256="0" * 64,
+        inputs=[
+            TensorInfo("vis_state", ["batch", 64], "float32"),
+            TensorInfo("image_feats", ["batch", 64, 64], "float32"),
+        ],
+        outputs=[TensorInfo("boxes", ["batch", 4], "float32")],
+    )
+    providers = heads.ort_providers(torch.device("cuda", 1), tmp_path / "trt", record, 16)
+    (name, options), cpu = providers
+    assert (name, cpu) == ("TensorrtExecutionProvider", "CPUExecutionProvider")
+    assert options["device_id"] == 1 and options["trt_engine_cache_enable"] is True
+    assert options["trt_engine_cache_path"] == str(tmp_path / "trt")
+    assert options["trt_profile_min_shapes"] == "vis_state:1x64,image_feats:1x64x64"
+    assert options["trt_profile_max_shapes"] == "vis_state:16x64,image_feats:16x64x64"
+    assert heads.ort_providers(torch.device("cpu"), tmp_path, record, 16) == [
+        "CPUExecutionProvider"
+    ]
+
+
 # ------------------------------------------------------------------------------ GPU-only tests
 @needs_cuda
 def test_torch_cuda_fp16_matches_fp32_cpu(model):

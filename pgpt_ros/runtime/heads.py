@@ -27,7 +27,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from pgpt_ros.export.manifest import OnnxManifest
+from pgpt_ros.export import tensorrt_build
+from pgpt_ros.export.manifest import HeadRecord, OnnxManifest
 from pgpt_ros.export.names import BOX_DECODER, BOX_ENCODER, HEADS, MASK_DECODER, SCORE_HEAD
 from pgpt_ros.export.onnx_export import check_exportable, ensure_onnx, random_boxes
 from pgpt_ros.model import PerceptionGPT
@@ -190,12 +191,15 @@ class OrtRunner:
         return outputs
 
 
-def ort_providers(device: torch.device, cache_dir: Path) -> list:
-    """Execution providers for a model on ``device``, best first, among those installed.
+def ort_providers(
+    device: torch.device, cache_dir: Path, record: HeadRecord, max_batch: int
+) -> list:
+    """Execution providers for one head graph on ``device``, best first, among those installed.
 
-    TensorRT's EP caches its engines in ``cache_dir`` (under ``engines/``) and runs float32
-    (the native TensorRT backend is the FP16 path); CUDA's EP runs on torch's current stream when
-    that is a real stream.
+    TensorRT's EP caches its engines in ``cache_dir`` (under ``engines/``), is given the same
+    batch 1..max_batch profile as the native TensorRT backend (without one it rebuilds whenever
+    K leaves the range seen so far) and runs float32 (the native TensorRT backend is the FP16
+    path); CUDA's EP runs on torch's current stream when that is a real stream.
     """
     import onnxruntime as ort
 
@@ -211,6 +215,11 @@ def ort_providers(device: torch.device, cache_dir: Path) -> list:
                 "trt_engine_cache_path": str(cache_dir),
                 "trt_fp16_enable": False,
             }
+            profile = tensorrt_build.profile_shapes(record, max_batch)
+            for i, bound in enumerate(("min", "opt", "max")):
+                trt_options[f"trt_profile_{bound}_shapes"] = ",".join(
+                    f"{name}:{'x'.join(map(str, shapes[i]))}" for name, shapes in profile.items()
+                )
             providers.append(("TensorrtExecutionProvider", trt_options))
         if "CUDAExecutionProvider" in available:
             cuda_options: dict = {"device_id": index}
@@ -229,8 +238,12 @@ def onnxruntime_heads(
     import onnxruntime as ort
 
     device = model.device
-    providers = ort_providers(device, directory / "ort_trt_cache")
-    gpu = any(p[0] != "CPUExecutionProvider" for p in providers if isinstance(p, tuple))
+    cache_dir = directory / "ort_trt_cache"
+    providers = {
+        name: ort_providers(device, cache_dir, record, manifest.max_batch)
+        for name, record in manifest.heads.items()
+    }
+    gpu = len(providers[MASK_DECODER.name]) > 1
     run_device = device if gpu else torch.device("cpu")
     if device.type == "cuda" and not gpu:
         log.warning(
@@ -244,7 +257,7 @@ def onnxruntime_heads(
     runners = {}
     for name, record in manifest.heads.items():
         session = ort.InferenceSession(
-            str(directory / record.file), sess_options=options, providers=providers
+            str(directory / record.file), sess_options=options, providers=providers[name]
         )
         shapes = {o.name: o.sample_shape for o in record.outputs}
         runners[name] = OrtRunner(session, shapes, run_device)
@@ -278,12 +291,10 @@ def onnxruntime_status(device: torch.device) -> tuple[bool, str]:
 
 def auto_choice(model: PerceptionGPT) -> tuple[str, str]:
     """The backend ``auto`` picks for ``model`` and the reason."""
-    from pgpt_ros.export.tensorrt_build import tensorrt_status
-
     if model.config.head != "perception":
         return "torch", f'the model\'s "{model.config.head}" head has no exported heads'
     device = model.device
-    trt_ok, trt_why = tensorrt_status()
+    trt_ok, trt_why = tensorrt_build.tensorrt_status()
     if trt_ok and device.type == "cuda":
         return "tensorrt", f"{trt_why}, model on {device}"
     not_trt = trt_why if not trt_ok else f"{trt_why}, but the model is on {device}"
@@ -341,9 +352,7 @@ def _exported_backend(
             ) from None
         directory, manifest = ensure_onnx(model, engine_dir)
         return onnxruntime_heads(model, directory, manifest)
-    from pgpt_ros.export.tensorrt_build import tensorrt_heads, tensorrt_status
-
-    ok, why = tensorrt_status()
+    ok, why = tensorrt_build.tensorrt_status()
     if not ok:
         raise RuntimeError(f"head_backend tensorrt: {why}")
     if model.device.type != "cuda":
@@ -351,7 +360,7 @@ def _exported_backend(
             f"head_backend tensorrt needs the model on a CUDA device, not {model.device}"
         )
     directory, manifest = ensure_onnx(model, engine_dir)
-    return tensorrt_heads(model, directory, manifest, force_rebuild=force_rebuild)
+    return tensorrt_build.tensorrt_heads(model, directory, manifest, force_rebuild=force_rebuild)
 
 
 # ------------------------------------------------------------------------------------- parity
