@@ -151,6 +151,9 @@ def test_overlay_tints_masks_and_outlines_boxes_at_the_source_size():
     assert np.array_equal(overlay[35, 55], image[35, 55])  # far from everything: untouched
     assert np.array_equal(overlay[25, 20], PALETTE[0])  # bottom box edge in the detection colour
     assert np.array_equal(image, np.full((40, 60, 3), 100, np.uint8))  # input not modified
+    captioned = draw_overlay(image, [], caption="find it")
+    assert not np.array_equal(captioned[:12, :30], image[:12, :30])
+    assert np.array_equal(captioned[30:, :], image[30:, :])
 
 
 def test_params_validation_names_every_impossible_value():

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from PIL import Image as PILImage
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -83,7 +84,7 @@ def box_score(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> 
 
 
 class DemoClient(Node):
-    """Keeps the ground truth per frame stamp and the newest overlay; calls `locate`."""
+    """Keeps the ground truth per frame stamp, the overlays and whether the node has a frame."""
 
     def __init__(self) -> None:
         super().__init__("pgpt_demo")
@@ -91,6 +92,10 @@ class DemoClient(Node):
         self.overlays: list[Image] = []
         self.create_subscription(String, "ground_truth", self._on_truth, QoSProfile(depth=50))
         self.create_subscription(Image, "overlay", self.overlays.append, QoSProfile(depth=5))
+        self.frames_received = 0  # by the node, from its diagnostics
+        self.create_subscription(
+            DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=10)
+        )
         self.locate = self.create_client(Locate, "locate")
 
     def _on_truth(self, msg: String) -> None:
@@ -98,6 +103,12 @@ class DemoClient(Node):
         self.truth[(truth["stamp"]["sec"], truth["stamp"]["nanosec"])] = truth
         if len(self.truth) > 1000:
             self.truth.pop(next(iter(self.truth)))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            for kv in status.values:
+                if kv.key == "frames_received":
+                    self.frames_received = int(kv.value)
 
     def spin_until(self, condition, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -142,7 +153,10 @@ def run(seed: int, out: Path, processes: Processes) -> int:
     client = DemoClient()
     print(f"[demo] waiting for perception_node (model load; logs in {out})", flush=True)
     ready = client.spin_until(
-        lambda: client.locate.service_is_ready() and client.truth or processes.exited(),
+        lambda: (
+            processes.exited()
+            or (client.locate.service_is_ready() and client.truth and client.frames_received > 0)
+        ),
         STARTUP_TIMEOUT_S,
     )
     if not ready or processes.exited():

@@ -37,8 +37,11 @@ def label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def draw_overlay(image: np.ndarray, found: Sequence[PixelDetection]) -> np.ndarray:
-    """A new HxWx3 uint8 RGB image: ``image`` with masks tinted, boxes outlined, labels written."""
+def draw_overlay(
+    image: np.ndarray, found: Sequence[PixelDetection], caption: str = ""
+) -> np.ndarray:
+    """A new HxWx3 uint8 RGB image: ``image`` with masks tinted, boxes outlined, labels written,
+    and ``caption`` (the command, so a viewer knows what was asked) in the top-left corner."""
     picture = Image.fromarray(np.ascontiguousarray(image, np.uint8))  # a copy: input untouched
     for index, detection in enumerate(found):
         extent = None if detection.mask is None else mask_extent(detection.mask)
@@ -65,4 +68,8 @@ def draw_overlay(image: np.ndarray, found: Sequence[PixelDetection]) -> np.ndarr
             (tx, ty, tx + right - left + 2 * line, ty + bottom + line), fill=colour(index)
         )
         draw.text((tx + line, ty), label, fill=(255, 255, 255), font=font)
+    if caption:
+        left, top, right, bottom = draw.textbbox((line, line), caption, font=font)
+        draw.rectangle((0, 0, right + line, bottom + line), fill=(0, 0, 0))
+        draw.text((line, line), caption, fill=(255, 255, 255), font=font)
     return np.asarray(picture)

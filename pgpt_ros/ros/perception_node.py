@@ -342,7 +342,8 @@ class PerceptionNode(LifecycleNode):
             if params.publish_masks:
                 self._masks_pub.publish(messages.instance_image(found, header, height, width))
             if params.publish_overlay:
-                overlay = from_array(draw_overlay(rgb, found), header, "rgb8")
+                caption = f"{job.command} -> {len(found)} found"
+                overlay = from_array(draw_overlay(rgb, found, caption), header, "rgb8")
                 self._overlay_pub.publish(overlay)
             result = messages.detection_array(
                 found,
