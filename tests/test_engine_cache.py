@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 
 import pytest
 
@@ -232,3 +233,115 @@ def test_rebuilt_mask_engine_is_measured_again(tmp_path):
     run_policy(tmp_path, builder, MASK_FP16_TOLERANCE / 10, measured, force_rebuild=True)
     assert len(measured) == 2
     assert builder.builds.count("mask_decoder.fp16") == 2
+
+
+# ------------------------------------------------------------------ builder calls, faked TensorRT
+class FakeTensorRT:
+    """The slice of the TensorRT 10 Python API that ``build_engine`` uses, recording each call.
+
+    It checks the call sequence and arguments (FP16 flag only for fp16, the workspace limit, one
+    profile with the min/opt/max shapes), not TensorRT itself: that needs a real installation.
+    """
+
+    __version__ = "10.0-fake"
+
+    class Logger:
+        WARNING = "warning"
+
+        def __init__(self, severity):
+            self.severity = severity
+
+    class MemoryPoolType:
+        WORKSPACE = "workspace"
+
+    class BuilderFlag:
+        FP16 = "fp16"
+
+    def __init__(self, parse_ok: bool = True) -> None:
+        self.calls: list[tuple] = []
+        self.parse_ok = parse_ok
+        fake = self
+
+        class Profile:
+            def set_shape(self, name, low, opt, high):
+                fake.calls.append(("set_shape", name, low, opt, high))
+
+        class Config:
+            def set_memory_pool_limit(self, pool, size):
+                fake.calls.append(("pool", pool, size))
+
+            def set_flag(self, flag):
+                fake.calls.append(("flag", flag))
+
+            def add_optimization_profile(self, profile):
+                fake.calls.append(("profile",))
+
+        class Builder:
+            def __init__(self, logger):
+                pass
+
+            def create_network(self, flags):
+                fake.calls.append(("network", flags))
+                return "network"
+
+            def create_builder_config(self):
+                return Config()
+
+            def create_optimization_profile(self):
+                return Profile()
+
+            def build_serialized_network(self, network, config):
+                return bytearray(b"serialized")
+
+        class OnnxParser:
+            num_errors = 1
+
+            def __init__(self, network, logger):
+                pass
+
+            def parse(self, data):
+                fake.calls.append(("parse", len(data)))
+                return fake.parse_ok
+
+            def get_error(self, i):
+                return "unsupported op Foo"
+
+        self.Builder = Builder
+        self.OnnxParser = OnnxParser
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_build_engine_sets_precision_workspace_and_profile(tmp_path, monkeypatch, precision):
+    from pgpt_ros.export.tensorrt_build import build_engine
+
+    fake = FakeTensorRT()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    onnx_path = tmp_path / "head.onnx"
+    onnx_path.write_bytes(b"0123456789")
+    shapes = {"boxes": [[1, 4], [1, 4], [16, 4]]}
+    assert build_engine(onnx_path, shapes, precision, workspace_bytes=1 << 20) == b"serialized"
+    assert ("parse", 10) in fake.calls and ("pool", "workspace", 1 << 20) in fake.calls
+    assert ("set_shape", "boxes", (1, 4), (1, 4), (16, 4)) in fake.calls
+    assert (("flag", "fp16") in fake.calls) == (precision == "fp16")
+
+
+def test_build_engine_reports_parser_errors(tmp_path, monkeypatch):
+    from pgpt_ros.export.tensorrt_build import build_engine
+
+    monkeypatch.setitem(sys.modules, "tensorrt", FakeTensorRT(parse_ok=False))
+    onnx_path = tmp_path / "mask_decoder.onnx"
+    onnx_path.write_bytes(b"x")
+    with pytest.raises(RuntimeError, match="cannot parse mask_decoder.onnx: unsupported op Foo"):
+        build_engine(onnx_path, {}, "fp16")
+
+
+def test_a_stub_tensorrt_package_is_not_taken_for_tensorrt(monkeypatch):
+    import types
+
+    from pgpt_ros.export.tensorrt_build import tensorrt_status
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
+    ok, why = tensorrt_status()
+    assert not ok and "no Builder" in why
+    monkeypatch.setitem(sys.modules, "tensorrt", FakeTensorRT())
+    assert tensorrt_status() == (True, "TensorRT 10.0-fake")

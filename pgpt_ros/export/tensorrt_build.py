@@ -18,13 +18,17 @@ import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pgpt_ros.export.engine_cache import EngineCache, EngineKey
 from pgpt_ros.export.manifest import HeadRecord, OnnxManifest
 from pgpt_ros.export.names import HEADS, MASK_DECODER, OPT_BATCH
+
+if TYPE_CHECKING:
+    from pgpt_ros.model import PerceptionGPT
+    from pgpt_ros.runtime.heads import ExportedHeads
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +127,9 @@ class TensorRTRunner:
             outputs[name] = torch.empty(shape, dtype=torch.float32, device=self.device)
             self.context.set_tensor_address(name, outputs[name].data_ptr())
         stream = torch.cuda.current_stream(self.device).cuda_stream
-        if not self.context.execute_async_v3(stream):
+        with torch.cuda.device(self.device):
+            ok = self.context.execute_async_v3(stream)
+        if not ok:
             raise RuntimeError("TensorRT execute_async_v3 failed")
         return outputs
 
@@ -182,8 +188,8 @@ def load_head_engines(
 
 
 def tensorrt_heads(
-    model: Any, directory: Path, manifest: OnnxManifest, *, force_rebuild: bool = False
-):
+    model: PerceptionGPT, directory: Path, manifest: OnnxManifest, *, force_rebuild: bool = False
+) -> ExportedHeads:
     """The TensorRT head backend for ``model`` (on a CUDA device), engines cached in
     ``directory`` next to the ONNX they are built from."""
     import tensorrt as trt
@@ -205,20 +211,21 @@ def tensorrt_heads(
         log.info("mask decoder FP16 parity on random inputs (seed %d): %.2e", seed, error)
         return error
 
-    engines = load_head_engines(
-        EngineCache(directory),
-        key_for=lambda head, precision: engine_key(
-            records[head], precision, device, manifest.max_batch, trt.__version__
-        ),
-        build=lambda head, precision: build_engine(
-            directory / records[head].file,
-            profile_shapes(records[head], manifest.max_batch),
-            precision,
-        ),
-        deserialize=runtime.deserialize_cuda_engine,
-        mask_fp16_error=mask_fp16_error,
-        force_rebuild=force_rebuild,
-    )
+    with torch.cuda.device(device):  # TensorRT builds and loads on the current CUDA device
+        engines = load_head_engines(
+            EngineCache(directory),
+            key_for=lambda head, precision: engine_key(
+                records[head], precision, device, manifest.max_batch, trt.__version__
+            ),
+            build=lambda head, precision: build_engine(
+                directory / records[head].file,
+                profile_shapes(records[head], manifest.max_batch),
+                precision,
+            ),
+            deserialize=runtime.deserialize_cuda_engine,
+            mask_fp16_error=mask_fp16_error,
+            force_rebuild=force_rebuild,
+        )
     precisions = {p for _, p in engines.values()}
     return ExportedHeads(
         "tensorrt",
