@@ -2,13 +2,14 @@
 
     pgpt-bench heads                                   # embedded default model (or tiny), CPU
     pgpt-bench heads --model runs/my_model --batches 1 4 8 --repeats 200
+    pgpt-bench heads --config llava-7b-heads           # heads of LLaVA-1.5-7B's shapes
     pgpt-bench heads --device cuda --dtypes float32 float16   # a GPU: torch, ORT, TensorRT
     (``python -m pgpt_ros.bench.heads ...`` runs the same)
 
 Times ``decode`` (box decoder -> mask decoder -> score head on K objects: what the decoding loop
 calls per ``<vis>``) and ``encode_box`` separately, on random inputs, after warm-up; on CUDA every
 call is synchronised. Backends that cannot run here are listed with the reason, not timed.
-Writes ``docs/bench/heads-<device>.json`` and prints a Markdown table.
+Writes ``docs/bench/heads-<config>-<device>.json`` and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -39,14 +40,35 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
-def load_model(model_dir: Path | None) -> tuple[PerceptionGPT, str]:
+def llava_7b_heads_config() -> PerceptionGPTConfig:
+    """Heads of LLaVA-1.5-7B's shapes (d 4096, 576 image tokens at 336 px / 14, 64 x 64 masks,
+    head width 256) on a one-layer stand-in backbone: only the heads run in this bench, and the
+    real 7B backbone would not fit a CPU machine's memory in float32."""
+    return PerceptionGPTConfig.tiny(
+        image_size=336,
+        patch_size=14,
+        vision_width=64,
+        vision_layers=1,
+        text_width=4096,
+        text_layers=1,
+        mask_size=64,
+        head_width=256,
+    )
+
+
+CONFIGS = {"tiny": PerceptionGPTConfig.tiny, "llava-7b-heads": llava_7b_heads_config}
+
+
+def load_model(model_dir: Path | None, config: str) -> tuple[PerceptionGPT, str]:
     """The model to time and where it came from (latency does not depend on trained weights)."""
     if model_dir is not None:
         return PerceptionGPT.from_pretrained(model_dir), str(model_dir)
-    if (DEFAULT_MODEL_DIR / "pgpt_config.json").is_file():
+    if config == "default" and (DEFAULT_MODEL_DIR / "pgpt_config.json").is_file():
         return PerceptionGPT.from_pretrained(DEFAULT_MODEL_DIR), "embedded default model"
     torch.manual_seed(0)
-    return build_model(PerceptionGPTConfig.tiny()), "untrained tiny model (no default model yet)"
+    name = "tiny" if config == "default" else config
+    note = " (no embedded default model yet)" if config == "default" else ""
+    return build_model(CONFIGS[name]()), f"untrained {name} model{note}"
 
 
 def time_ms(fn, device: torch.device, repeats: int, warmup: int) -> list[float]:
@@ -111,7 +133,7 @@ def versions() -> dict[str, str]:
 
 def bench(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
-    base, source = load_model(args.model)
+    base, source = load_model(args.model, args.config)
     cfg = base.config
     result: dict = {
         "model": source,
@@ -176,7 +198,14 @@ def table(result: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cuda = torch.cuda.is_available()
     parser = argparse.ArgumentParser(prog="pgpt-bench heads", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=None, help="default: the embedded model")
+    parser.add_argument("--model", type=Path, default=None, help="a saved model directory")
+    parser.add_argument(
+        "--config",
+        choices=("default", *CONFIGS),
+        default="default",
+        help="without --model: the embedded default model (tiny until it exists), the tiny "
+        "config, or heads of LLaVA-1.5-7B's shapes",
+    )
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument(
         "--dtypes",
@@ -207,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("float16 needs a GPU; use float32 (or bfloat16) on the CPU")
     result = bench(args)
     result["command"] = "pgpt-bench heads " + " ".join(argv if argv is not None else [])
-    out = args.out or OUT_DIR / f"heads-{torch.device(args.device).type}.json"
+    label = "model" if args.model else args.config
+    out = args.out or OUT_DIR / f"heads-{label}-{torch.device(args.device).type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{result['model']} on {result['machine']['device']}")
