@@ -16,6 +16,7 @@ import pytest
 import rclpy
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from PIL import Image as PILImage
 from rcl_interfaces.srv import GetParameters
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
@@ -234,3 +235,47 @@ def test_launch_file_names_only_what_the_package_installs():
     cmake = (REPO / "CMakeLists.txt").read_text()
     for directory in ("config", "launch"):
         assert re.search(rf"install\(DIRECTORY[^)]*\b{directory}\b[^)]*DESTINATION share", cmake)
+
+
+def write_video(path: Path, levels: list[int]) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for level in levels:
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), "rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+@pytest.mark.ros
+def test_demo_camera_loops_over_a_folder_and_a_video(ros_env, client, tmp_path):
+    levels = [40, 120, 200]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, level in enumerate(levels):
+        PILImage.fromarray(np.full((48, 64, 3), level, np.uint8)).save(folder / f"{index}.png")
+    video = tmp_path / "clip.mp4"
+    write_video(video, levels)
+    images: list[Image] = []
+    client.node.create_subscription(Image, "image", images.append, QoSProfile(depth=50))
+    for source in (folder, video):
+        images.clear()
+        camera = subprocess.Popen(
+            [sys.executable, "-m", "pgpt_ros.ros.demo_camera", "--ros-args",
+             "-p", f"source:={source}", "-p", "rate_hz:=30.0"],
+            env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert client.spin_until(lambda: len(images) >= 7, 30.0), source
+        finally:
+            assert stop(camera) == 0, camera.stderr.read()
+        assert {(i.width, i.height) for i in images} == {(64, 48)}
+        means = [float(to_array(i, 4096).mean()) for i in images]
+        # Every level shows up (video compression moves values by a few steps), in order.
+        nearest = [min(levels, key=lambda level, m=m: abs(level - m)) for m in means]
+        assert set(nearest) == set(levels), means
+        assert all(abs(m - n) < 8 for m, n in zip(means, nearest, strict=True)), means
+        steps = {(a, b) for a, b in zip(nearest, nearest[1:], strict=False) if a != b}
+        assert steps <= {(40, 120), (120, 200), (200, 40)}, nearest
