@@ -15,7 +15,7 @@ from transformers import (
 )
 
 from pgpt_ros.model import PerceptionGPT, PerceptionGPTConfig, build_model
-from pgpt_ros.model.perception_gpt import CONFIG_NAME, WEIGHTS_NAME
+from pgpt_ros.model.perception_gpt import ADAPTER_NAME, CONFIG_NAME, WEIGHTS_NAME
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
 
 COMMAND = "find the blue star"
@@ -156,25 +156,53 @@ def test_lora_targets_only_language_model_attention():
         model.add_lora()
 
 
-def test_from_llava_adds_vis_and_builds_heads(tmp_path, image):
-    torch.manual_seed(0)
+def write_tiny_llava(directory):
+    """A tiny HF LLaVA directory whose tokenizer lacks <vis>, as a downloaded checkpoint would."""
     tokenizer = build_tiny_tokenizer(with_vis=False)
-    config = tiny_config()
-    backbone_config = config.llava_config()
+    backbone_config = tiny_config().llava_config()
     backbone_config.text_config.vocab_size = len(tokenizer)
     backbone_config.image_token_id = tokenizer.convert_tokens_to_ids("<image>")
-    LlavaForConditionalGeneration(backbone_config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
+    LlavaForConditionalGeneration(backbone_config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return tokenizer
 
+
+def test_from_llava_adds_vis_and_builds_heads(tmp_path, image):
+    torch.manual_seed(0)
+    tokenizer = write_tiny_llava(tmp_path)
     model = PerceptionGPT.from_llava(tmp_path, {"head_width": 32, "mask_size": 16})
     vis = model.config.vis_token_id
     assert vis == len(tokenizer)  # the first new id
-    assert model.backbone.get_input_embeddings().num_embeddings > vis
+    embeddings = model.backbone.get_input_embeddings().weight
+    assert embeddings.shape[0] > vis
+    torch.testing.assert_close(embeddings[vis], embeddings[: len(tokenizer)].mean(0))
     assert model.config.mask_size == 16 and model.box_decoder is not None
+    assert model.config.base_llava == str(tmp_path.resolve())
     answer = model.answer(image, COMMAND, max_new_tokens=3)
     assert answer.num_tokens <= 3
     with pytest.raises(FileNotFoundError, match="config.json"):
         PerceptionGPT.from_llava(tmp_path / "missing")
+
+
+def test_adapter_only_save_round_trip(tmp_path, image):
+    torch.manual_seed(0)
+    write_tiny_llava(tmp_path / "llava")
+    model = PerceptionGPT.from_llava(tmp_path / "llava", {"head_width": 32, "mask_size": 16})
+    model.add_lora(r=4, alpha=8, dropout=0.0)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn_like(param))
+    model.save_pretrained(tmp_path / "full")
+    model.save_pretrained(tmp_path / "adapter", adapter_only=True)
+    full_size = (tmp_path / "full" / WEIGHTS_NAME).stat().st_size
+    adapter_size = (tmp_path / "adapter" / ADAPTER_NAME).stat().st_size
+    assert adapter_size < 0.8 * full_size
+    loaded = PerceptionGPT.from_pretrained(tmp_path / "adapter")
+    assert_same_weights(model, loaded)
+    assert_same(outputs(model, image), outputs(loaded, image))
+    with pytest.raises(ValueError, match="from_llava"):
+        build_model(tiny_config()).save_pretrained(tmp_path / "x", adapter_only=True)
 
 
 def test_use_sam_mask_decoder_loads_a_local_checkpoint(tmp_path, image):

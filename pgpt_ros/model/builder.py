@@ -53,6 +53,35 @@ def build_model(config: PerceptionGPTConfig | None = None) -> PerceptionGPT:
     return PerceptionGPT(config, tokenizer=tokenizer).eval()
 
 
+def load_llava_backbone(
+    llava_dir: Path, dtype: torch.dtype | None
+) -> LlavaForConditionalGeneration:
+    """A local HF LLaVA directory's model, never downloading (clear error if it is not one)."""
+    if not (llava_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{llava_dir} is not a Hugging Face LLaVA directory (no config.json); download e.g. "
+            "llava-hf/llava-1.5-7b-hf once and pass its local path"
+        )
+    return LlavaForConditionalGeneration.from_pretrained(
+        llava_dir, dtype=dtype, local_files_only=True
+    )
+
+
+@torch.no_grad()
+def resize_vocabulary(
+    backbone: LlavaForConditionalGeneration, size: int, pad_to_multiple_of: int | None = None
+) -> None:
+    """Grows the input embedding and the LM head; new rows are the mean of the old ones.
+
+    Deterministic on purpose (transformers' mean resizing samples around the mean): an
+    adapter-only save relies on re-creating exactly the same frozen rows from the base checkpoint.
+    """
+    old = backbone.get_input_embeddings().num_embeddings
+    backbone.resize_token_embeddings(size, pad_to_multiple_of=pad_to_multiple_of)
+    for table in (backbone.get_input_embeddings(), backbone.get_output_embeddings()):
+        table.weight[old:] = table.weight[:old].mean(dim=0)
+
+
 def wrap_llava(
     cls: type[PerceptionGPT],
     llava_dir: Path,
@@ -61,20 +90,14 @@ def wrap_llava(
     dtype: torch.dtype | None = None,
 ) -> PerceptionGPT:
     """Loads a local HF LLaVA directory and adds ``<vis>`` plus random heads (see from_llava)."""
-    if not (llava_dir / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{llava_dir} is not a Hugging Face LLaVA directory (no config.json); download e.g. "
-            "llava-hf/llava-1.5-7b-hf once and pass its local path"
-        )
-    backbone = LlavaForConditionalGeneration.from_pretrained(
-        llava_dir, dtype=dtype, local_files_only=True
-    )
+    backbone = load_llava_backbone(llava_dir, dtype)
     tokenizer = AutoTokenizer.from_pretrained(llava_dir, local_files_only=True)
     add_perception_tokens(tokenizer)
     if len(tokenizer) > backbone.get_input_embeddings().num_embeddings:
-        backbone.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+        resize_vocabulary(backbone, len(tokenizer), pad_to_multiple_of=64)
     vision = backbone.config.vision_config
     fields: dict[str, Any] = dict(
+        base_llava=str(llava_dir.resolve()),
         backbone=backbone.config.to_dict(),
         image_size=vision.image_size,
         mask_size=64,

@@ -31,6 +31,10 @@ class LossWeights:
     bce: float = 2.0
     dice: float = 1.0
     iou: float = 1.0
+    # Query box decoder only: cross-entropy of its heat map against the ground-truth box spread
+    # uniformly over the patch grid. Tells the head where to look from the first step, where the
+    # L1 on the expected centre alone gives a weak gradient from a uniform heat map.
+    heat: float = 1.0
 
 
 @dataclass
@@ -53,6 +57,8 @@ class PerceptionGPTConfig:
             from the tokenizer (-1 until then).
         lora (dict | None): ``{"r", "alpha", "dropout"}`` once ``add_lora`` ran, so a saved
             directory rebuilds the same adapter before its weights load.
+        base_llava (str | None): the local LLaVA directory ``from_llava`` wrapped; an
+            adapter-only save loads its frozen weights from there.
     """
 
     backbone: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +77,7 @@ class PerceptionGPTConfig:
     pad_token_id: int = -1
     tokenizer_vocab_size: int = 768
     lora: dict[str, Any] | None = None
+    base_llava: str | None = None
 
     def __post_init__(self) -> None:
         # JSON-normalised (integer keys of id2label become strings) so a config equals its reload.

@@ -39,12 +39,17 @@ from transformers import (
 
 from pgpt_ros.model import losses, tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
-from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, ScoreHead
-from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
+from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, QueryBoxDecoder, ScoreHead
+from pgpt_ros.model.mask_decoder import (
+    SamMaskDecoderAdapter,
+    build_mask_decoder,
+    rasterize_boxes,
+)
 from pgpt_ros.model.preprocess import preprocess_images
 
 CONFIG_NAME = "pgpt_config.json"
 WEIGHTS_NAME = "model.safetensors"
+ADAPTER_NAME = "adapter.safetensors"  # adapter-only save: trainable weights and heads
 IGNORE_INDEX = -100
 # LoRA on the language model's attention only: the CLIP tower also has q_proj/v_proj.
 LORA_TARGET_MODULES = r".*language_model.*\.(q_proj|v_proj)"
@@ -272,7 +277,7 @@ class PerceptionGPT(nn.Module):
         if self.config.head == "perception":
             states, index = gather_vis_states(hidden, labels, self.config.vis_token_id)
             zero = hidden.sum() * 0.0
-            parts.update(l1=zero, giou=zero, bce=zero, dice=zero, iou=zero)
+            parts.update(l1=zero, giou=zero, heat=zero, bce=zero, dice=zero, iou=zero)
             if len(states):
                 feats = image_feats[index]
                 boxes = self.box_decoder(states, feats)
@@ -286,6 +291,10 @@ class PerceptionGPT(nn.Module):
                     dice=losses.dice_loss(masks, target_masks),
                     iou=F.mse_loss(iou, losses.box_iou(boxes, target_boxes).detach()),
                 )
+                if isinstance(self.box_decoder, QueryBoxDecoder):
+                    grid = rasterize_boxes(target_boxes, self.box_decoder.grid).flatten(1)
+                    heat = self.box_decoder.heat_map(states, feats)
+                    parts["heat"] = losses.heat_map_loss(heat, grid)
                 out.boxes, out.mask_logits, out.iou = boxes, masks, iou
         weights = self.config.loss_weights
         out.loss = sum(getattr(weights, name) * value for name, value in parts.items())
@@ -358,7 +367,9 @@ class PerceptionGPT(nn.Module):
         for step in range(max_new_tokens):
             logits = self.backbone.lm_head(hidden).float()
             if logits_processor is not None:
-                logits = logits_processor(torch.tensor([ids + generated]), logits)
+                logits = logits_processor(
+                    torch.tensor([ids + generated], device=self.device), logits
+                )
             token = int(logits[0].argmax())
             num_tokens += 1
             if token == cfg.eos_token_id:
@@ -501,14 +512,28 @@ class PerceptionGPT(nn.Module):
         self.config.lora = {"r": r, "alpha": alpha, "dropout": dropout}
 
     # ---------------------------------------------------------------------------- directory I/O
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Writes ``pgpt_config.json``, ``model.safetensors`` (all weights, LoRA included) and
-        the tokenizer files. Never pickle."""
+    def save_pretrained(self, directory: str | Path, *, adapter_only: bool = False) -> None:
+        """Writes ``pgpt_config.json``, the weights and the tokenizer files. Never pickle.
+
+        By default ``model.safetensors`` holds every weight (LoRA included). With
+        ``adapter_only`` (a model made by ``from_llava``), ``adapter.safetensors`` holds only the
+        trainable backbone weights (LoRA, projector, ``<vis>`` rows) and the heads: tens of MB for a
+        7B model, whose frozen weights ``from_pretrained`` reads again from ``config.base_llava``.
+        """
+        if adapter_only and self.config.base_llava is None:
+            raise ValueError("adapter_only needs a model wrapped with from_llava (no base_llava)")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.config.to_dict(), indent=2, sort_keys=True)
         (directory / CONFIG_NAME).write_text(text + "\n")
-        safetensors.torch.save_file(_state_for_saving(self), str(directory / WEIGHTS_NAME))
+        state = _state_for_saving(self)
+        if adapter_only:
+            trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+            state = {
+                n: t for n, t in state.items() if n in trainable or not n.startswith("backbone.")
+            }
+        name = ADAPTER_NAME if adapter_only else WEIGHTS_NAME
+        safetensors.torch.save_file(state, str(directory / name))
         self.require_tokenizer().save_pretrained(directory)
 
     @classmethod
@@ -526,6 +551,8 @@ class PerceptionGPT(nn.Module):
             )
         config = PerceptionGPTConfig.from_dict(json.loads(config_path.read_text()))
         tokenizer = AutoTokenizer.from_pretrained(directory)
+        if (directory / ADAPTER_NAME).is_file():
+            return cls._from_adapter(directory, config, tokenizer, dtype=dtype, device=device)
         lora = config.lora
         config.lora = None
         with init_empty_weights():
@@ -546,6 +573,37 @@ class PerceptionGPT(nn.Module):
             )
         model.to(device=device, dtype=dtype)
         return model.eval()
+
+    @classmethod
+    def _from_adapter(
+        cls,
+        directory: Path,
+        config: PerceptionGPTConfig,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        dtype: torch.dtype | None,
+        device: str,
+    ) -> PerceptionGPT:
+        """Base LLaVA weights from ``config.base_llava``, the rest from ``adapter.safetensors``."""
+        from pgpt_ros.model.builder import load_llava_backbone, resize_vocabulary
+
+        backbone = load_llava_backbone(Path(config.base_llava), dtype)
+        vocab = config.backbone["text_config"]["vocab_size"]
+        if backbone.get_input_embeddings().num_embeddings != vocab:
+            resize_vocabulary(backbone, vocab)
+        lora = config.lora
+        model = cls(dataclasses.replace(config, lora=None), backbone=backbone, tokenizer=tokenizer)
+        if lora is not None:
+            model.add_lora(**lora)
+        state = safetensors.torch.load_file(str(directory / ADAPTER_NAME))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        heads_missing = [n for n in missing if not n.startswith("backbone.")]
+        if unexpected or heads_missing:
+            raise ValueError(
+                f"{directory / ADAPTER_NAME} does not match its config: missing "
+                f"{heads_missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        return model.to(device=device, dtype=dtype or backbone.dtype).eval()
 
     def _restore_token_originals(self) -> None:
         """peft keeps a non-persistent copy of the original ``<vis>`` rows (used to unmerge);
