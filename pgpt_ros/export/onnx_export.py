@@ -67,9 +67,10 @@ def heads_fingerprint(model: PerceptionGPT) -> str:
     return digest.hexdigest()
 
 
-def export_dir(model: PerceptionGPT, engine_dir: str | Path) -> Path:
-    """Where this model's heads (ONNX and engines) live under ``engine_dir``."""
-    return Path(engine_dir) / f"heads-{heads_fingerprint(model)[:16]}"
+def export_dir(model: PerceptionGPT, engine_dir: str | Path, fingerprint: str = "") -> Path:
+    """Where this model's heads (ONNX and engines) live under ``engine_dir`` (``fingerprint``:
+    its ``heads_fingerprint`` if already computed; hashing a SAM decoder's ViT is not free)."""
+    return Path(engine_dir) / f"heads-{(fingerprint or heads_fingerprint(model))[:16]}"
 
 
 def random_boxes(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -152,6 +153,7 @@ def export_heads(
     source: str | Path = "",
     max_batch: int = MAX_BATCH,
     opset: int = OPSET,
+    fingerprint: str = "",
 ) -> OnnxManifest:
     """Exports the four heads of ``model`` into ``directory`` and writes ``manifest.json`` last
     (so a directory with a manifest is complete).
@@ -160,6 +162,7 @@ def export_heads(
         model (PerceptionGPT): a perception model on any device and dtype; it is not modified.
         source (str | Path): the model directory it was loaded from, recorded with the sha256 of
             its weights file.
+        fingerprint (str): the model's ``heads_fingerprint`` if already computed.
     """
     check_exportable(model)
     directory = Path(directory)
@@ -183,7 +186,7 @@ def export_heads(
         log.info("exported %s (%d bytes)", path, path.stat().st_size)
     weights = Path(source) / WEIGHTS_NAME if source else None
     manifest = OnnxManifest(
-        model_hash=heads_fingerprint(model),
+        model_hash=fingerprint or heads_fingerprint(model),
         source=str(source),
         source_sha256=sha256_file(weights) if weights and weights.is_file() else "",
         opset=opset,
@@ -202,7 +205,8 @@ def export_heads(
 def ensure_onnx(model: PerceptionGPT, engine_dir: str | Path) -> tuple[Path, OnnxManifest]:
     """The model's exported heads under ``engine_dir``: reused when the manifest names this model
     and every file's sha256 matches, exported again otherwise (each decision logged)."""
-    directory = export_dir(model, engine_dir)
+    fingerprint = heads_fingerprint(model)
+    directory = export_dir(model, engine_dir, fingerprint)
     manifest_path = directory / ONNX_MANIFEST
     if manifest_path.is_file():
         try:
@@ -211,7 +215,7 @@ def ensure_onnx(model: PerceptionGPT, engine_dir: str | Path) -> tuple[Path, Onn
             log.warning("re-exporting the heads: %s", error)
         else:
             damaged = manifest.damaged_files(directory)
-            if manifest.model_hash != heads_fingerprint(model):
+            if manifest.model_hash != fingerprint:
                 log.warning("re-exporting the heads: %s is from another model", manifest_path)
             elif damaged:
                 log.warning("re-exporting the heads: %s missing or corrupt", ", ".join(damaged))
@@ -219,4 +223,4 @@ def ensure_onnx(model: PerceptionGPT, engine_dir: str | Path) -> tuple[Path, Onn
                 log.info("using the exported heads in %s", directory)
                 return directory, manifest
     log.info("exporting the heads to ONNX in %s", directory)
-    return directory, export_heads(model, directory)
+    return directory, export_heads(model, directory, fingerprint=fingerprint)
