@@ -175,14 +175,21 @@ def test_text_coordinate_model_has_nothing_to_export(tmp_path):
         onnx_export.export_heads(model, tmp_path)
 
 
-def test_fingerprint_follows_the_head_weights():
+def test_fingerprint_follows_the_head_weights_and_code(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = build_model(small_config())
     first = onnx_export.heads_fingerprint(model)
     assert onnx_export.heads_fingerprint(model) == first
+    files = onnx_export._source_files(model)
+    assert any(f.name == "mask_decoder.py" and f.parent.name == "model" for f in files)
     with torch.no_grad():
         model.score_head.mlp.layers[0].bias[0] += 1e-3
-    assert onnx_export.heads_fingerprint(model) != first
+    second = onnx_export.heads_fingerprint(model)
+    assert second != first
+    edited = tmp_path / "heads.py"  # the same weights with edited head code: a new graph
+    edited.write_text("# edited\n")
+    monkeypatch.setattr(onnx_export, "_source_files", lambda model: [*files, edited])
+    assert onnx_export.heads_fingerprint(model) != second
 
 
 def test_ensure_onnx_reuses_a_good_export_and_redoes_a_bad_one(

@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import logging
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,9 +48,10 @@ def check_exportable(model: PerceptionGPT) -> None:
 
 
 def heads_fingerprint(model: PerceptionGPT) -> str:
-    """sha256 of everything an exported head depends on: the head weights, the shapes, the export
-    settings and the exporter's version. It names the export directory, so a retrained model or
-    a new torch never reuses a stale graph."""
+    """sha256 of everything an exported head depends on: the head weights, the shapes, the source
+    files that define the heads' modules, the export settings and the exporter's version. It names
+    the export directory, so a retrained model, edited head code or a new torch never reuses a
+    stale graph."""
     check_exportable(model)
     digest = hashlib.sha256()
     settings = {f: getattr(model.config, f) for f in _SHAPE_FIELDS}
@@ -60,11 +62,25 @@ def heads_fingerprint(model: PerceptionGPT) -> str:
         torch=torch.__version__,
     )
     digest.update(json.dumps(settings, sort_keys=True).encode())
+    for path in _source_files(model):
+        digest.update(path.read_bytes())
     for name in HEADS:
         for key, tensor in sorted(getattr(model, name).state_dict().items()):
             digest.update(f"{name}.{key}{tuple(tensor.shape)}".encode())
             digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _source_files(model: PerceptionGPT) -> list[Path]:
+    """The Python files defining every module inside the heads (this project's and, for the SAM
+    decoder, transformers'), sorted so the hash does not depend on traversal order."""
+    files = set()
+    for name in HEADS:
+        for module in getattr(model, name).modules():
+            source = getattr(sys.modules.get(type(module).__module__), "__file__", None)
+            if source:
+                files.add(Path(source))
+    return sorted(files)
 
 
 def export_dir(model: PerceptionGPT, engine_dir: str | Path, fingerprint: str = "") -> Path:
