@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -97,6 +98,42 @@ def test_more_objects_than_the_graph_batch_run_in_chunks(model, ort_backend):
     assert out.boxes.shape == (k, 4) and out.mask_logits.shape == (k, m, m)
     assert out.iou.shape == (k,)
     assert torch.allclose(out.mask_logits, ref.mask_logits, atol=1e-4), f"seed {seed}"
+
+
+class ForcedAnswer:
+    """A logits processor that makes the model answer ``tokens`` (the last one repeated)."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = tokens
+        self.prompt_length: int | None = None
+
+    def __call__(self, ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        self.prompt_length = self.prompt_length or ids.shape[1]
+        step = min(ids.shape[1] - self.prompt_length, len(self.tokens) - 1)
+        forced = torch.full_like(logits, -1e9)
+        forced[:, self.tokens[step]] = 0
+        return forced
+
+
+def test_the_decoding_loop_answers_the_same_with_onnxruntime_heads(model, ort_backend):
+    """Through the runtime's loop: an answer forced to ``<vis> <vis> EOS``, so the second object
+    is decoded after the first box came back through ``encode_box``."""
+    from pgpt_ros.runtime import Perceiver
+
+    cfg = model.config
+    image = np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    answers = {}
+    for backend in (TorchHeads(model), ort_backend):
+        force = ForcedAnswer([cfg.vis_token_id, cfg.vis_token_id, cfg.eos_token_id])
+        answers[backend.name] = Perceiver(model, backend).answer(
+            image, "all the shapes", logits_processor=force, max_new_tokens=5
+        )
+    ref, out = answers["torch"].detections, answers["onnxruntime"].detections
+    assert len(ref) == len(out) == 2
+    for r, o in zip(ref, out, strict=True):
+        np.testing.assert_allclose(o.box, r.box, atol=1e-5)
+        np.testing.assert_allclose(o.mask_logits, r.mask_logits, atol=1e-4)
+        assert abs(o.score - r.score) < 1e-5
 
 
 def test_auto_logs_its_choice_once_with_the_reason(model, engine_dir, caplog):
