@@ -168,6 +168,18 @@ def test_text_coordinate_model_runs_the_same_path():
     assert_same_answer(Perceiver(model).answer(image, COMMAND, max_new_tokens=10), reference)
 
 
+def test_half_precision_runs_the_same_path():
+    """bfloat16 on the CPU stands in for the GPU's float16: masks, embeddings and the heads must
+    all follow the model's dtype."""
+    model = tiny().to(torch.bfloat16)
+    image, force = picture(8), forced(model, COMMAND, PHRASES)
+    answer = Perceiver(model).answer(image, COMMAND, image_id=1, logits_processor=force)
+    reference = model.answer(image, COMMAND, logits_processor=force)
+    assert answer.text == reference.text and len(answer.detections) == 3
+    for got, want in zip(answer.detections, reference.detections, strict=True):
+        np.testing.assert_allclose(got.box, want.box, atol=0.01)  # a few bfloat16 steps
+
+
 def test_buckets_hold_every_length_up_to_the_largest():
     assert [bucket(n) for n in (1, 2, 8, 9, 256)] == [1, 8, 8, 16, 256]
     with pytest.raises(ValueError):
