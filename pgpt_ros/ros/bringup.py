@@ -29,13 +29,17 @@ STOP_TIMEOUT_S = 10.0
 
 
 def package_file(relative: str) -> Path:
-    """A file of the package: from the source tree when running from it, else the installed share."""
+    """A file of the package: the source tree's when running from it, else the installed share
+    (found through the ament index, or in this venv's share/ when no workspace is sourced)."""
     source = PACKAGE_PARENT / relative
     if source.exists():
         return source
-    from ament_index_python.packages import get_package_share_directory
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
-    return Path(get_package_share_directory("pgpt_ros")) / relative
+    try:
+        return Path(get_package_share_directory("pgpt_ros")) / relative
+    except (PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset (a plain venv)
+        return Path(sys.prefix) / "share" / "pgpt_ros" / relative
 
 
 def dds_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -148,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None:
             node_args += ["-p", f"{name}:={getattr(args, name)}"]
     camera_args = ["-r", f"image:={args.image_topic}"]
+    # Ctrl-C and SIGTERM both stop everything. Setting SIGINT explicitly also matters when this
+    # runs in the background of a script (`&`), where SIGINT starts ignored and children inherit it.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with Processes(dds_env()) as processes:
         processes.start(
             "perception_node",
