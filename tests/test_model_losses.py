@@ -64,12 +64,3 @@ def test_losses_of_no_objects_are_zero():
     assert losses.giou_loss(empty, empty).item() == 0.0
     assert losses.l1_loss(empty, empty).item() == 0.0
     assert losses.dice_loss(torch.zeros(0, 4, 4), torch.zeros(0, 4, 4)).item() == 0.0
-
-
-def test_heat_map_loss_by_hand():
-    heat = torch.tensor([[0.5, 0.25, 0.25, 0.0]])
-    target = torch.tensor([[2.0, 2.0, 0.0, 0.0]])  # normalised to [0.5, 0.5, 0, 0]
-    expected = -(0.5 * math.log(0.5) + 0.5 * math.log(0.25))
-    assert losses.heat_map_loss(heat, target).item() == pytest.approx(expected, abs=1e-6)
-    # a row without target mass contributes nothing
-    assert losses.heat_map_loss(heat, torch.zeros(1, 4)).item() == 0.0

@@ -31,10 +31,6 @@ class LossWeights:
     bce: float = 2.0
     dice: float = 1.0
     iou: float = 1.0
-    # Query box decoder only: cross-entropy of its heat map against the ground-truth box spread
-    # uniformly over the patch grid. Tells the head where to look from the first step, where the
-    # L1 on the expected centre alone gives a weak gradient from a uniform heat map.
-    heat: float = 1.0
 
 
 @dataclass

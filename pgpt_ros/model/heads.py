@@ -86,7 +86,6 @@ class QueryBoxDecoder(nn.Module):
         self.register_buffer("centres", centres, persistent=False)
         self.register_buffer("key_pos", sine_position_encoding(centres, width), persistent=False)
         self.scale = width**-0.5
-        self.grid = grid
 
     def heat_map(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
         """(B, N) attention of the query over the patches (sums to 1)."""

@@ -62,12 +62,3 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     target = target.flatten(1)
     dice = (2 * (prob * target).sum(-1) + eps) / (prob.sum(-1) + target.sum(-1) + eps)
     return (1 - dice).sum() / max(len(logits), 1)
-
-
-def heat_map_loss(heat: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Cross-entropy of (K, N) attention distributions against (K, N) non-negative targets,
-    normalised to sum to 1 per row (rows without mass contribute nothing)."""
-    mass = target.sum(-1, keepdim=True)
-    target = target / mass.clamp(min=eps)
-    loss = -(target * torch.log(heat.clamp(min=eps))).sum(-1)
-    return loss.sum() / max(len(heat), 1)

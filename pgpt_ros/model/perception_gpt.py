@@ -39,12 +39,8 @@ from transformers import (
 
 from pgpt_ros.model import losses, tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
-from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, QueryBoxDecoder, ScoreHead
-from pgpt_ros.model.mask_decoder import (
-    SamMaskDecoderAdapter,
-    build_mask_decoder,
-    rasterize_boxes,
-)
+from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, ScoreHead
+from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
 
 CONFIG_NAME = "pgpt_config.json"
@@ -277,7 +273,7 @@ class PerceptionGPT(nn.Module):
         if self.config.head == "perception":
             states, index = gather_vis_states(hidden, labels, self.config.vis_token_id)
             zero = hidden.sum() * 0.0
-            parts.update(l1=zero, giou=zero, heat=zero, bce=zero, dice=zero, iou=zero)
+            parts.update(l1=zero, giou=zero, bce=zero, dice=zero, iou=zero)
             if len(states):
                 feats = image_feats[index]
                 boxes = self.box_decoder(states, feats)
@@ -291,10 +287,6 @@ class PerceptionGPT(nn.Module):
                     dice=losses.dice_loss(masks, target_masks),
                     iou=F.mse_loss(iou, losses.box_iou(boxes, target_boxes).detach()),
                 )
-                if isinstance(self.box_decoder, QueryBoxDecoder):
-                    grid = rasterize_boxes(target_boxes, self.box_decoder.grid).flatten(1)
-                    heat = self.box_decoder.heat_map(states, feats)
-                    parts["heat"] = losses.heat_map_loss(heat, grid)
                 out.boxes, out.mask_logits, out.iou = boxes, masks, iou
         weights = self.config.loss_weights
         out.loss = sum(getattr(weights, name) * value for name, value in parts.items())
