@@ -100,6 +100,17 @@ def test_more_objects_than_the_graph_batch_run_in_chunks(model, ort_backend):
     assert torch.allclose(out.mask_logits, ref.mask_logits, atol=1e-4), f"seed {seed}"
 
 
+def test_no_objects_give_empty_outputs(model, ort_backend):
+    inputs, _ = random_head_inputs(model, 0)
+    states, feats, pixels = (inputs[k] for k in ("vis_state", "image_feats", "pixel_values"))
+    with torch.no_grad():
+        out = ort_backend.decode(states, feats, pixels)
+        embedding = ort_backend.encode_box(inputs["boxes"])
+    m = model.config.mask_size
+    assert out.boxes.shape == (0, 4) and out.mask_logits.shape == (0, m, m)
+    assert out.iou.shape == (0,) and embedding.shape == (0, model.config.hidden_size)
+
+
 class ForcedAnswer:
     """A logits processor that makes the model answer ``tokens`` (the last one repeated)."""
 

@@ -231,7 +231,7 @@ def tensorrt_heads(
         "tensorrt",
         "fp16" if precisions == {"fp16"} else "mixed",
         {head: TensorRTRunner(engine, device) for head, (engine, _) in engines.items()},
+        manifest,
         device=device,
         dtype=model.dtype,
-        max_batch=manifest.max_batch,
     )

@@ -104,8 +104,9 @@ class ExportedHeads:
     Arguments:
         name (str), precision (str): reported to the node's diagnostics.
         runners (dict): head name -> ``HeadRunner``.
+        manifest (OnnxManifest): the graphs' output shapes and batch bound (a larger K is run
+            in chunks; K = 0 gives empty outputs without running anything).
         device, dtype: the model's; outputs are returned there.
-        max_batch (int): the graphs' batch bound; larger K is run in chunks.
     """
 
     def __init__(
@@ -113,23 +114,28 @@ class ExportedHeads:
         name: str,
         precision: str,
         runners: dict[str, HeadRunner],
+        manifest: OnnxManifest,
         *,
         device: torch.device,
         dtype: torch.dtype,
-        max_batch: int,
     ) -> None:
         self.name = name
         self.precision = precision
         self.runners = runners
         self.device = device
         self.dtype = dtype
-        self.max_batch = max_batch
+        self.max_batch = manifest.max_batch
+        self.output_shapes = {
+            head: record.outputs[0].sample_shape for head, record in manifest.heads.items()
+        }
 
     def _run(self, head: str, **tensors: torch.Tensor) -> torch.Tensor:
         """One graph's single output, float32 on the model's device."""
         inputs = {k: v.to(self.device, torch.float32).contiguous() for k, v in tensors.items()}
         output = HEADS[head].outputs[0]
         batch = next(iter(inputs.values())).shape[0]
+        if batch == 0:
+            return torch.empty((0, *self.output_shapes[head]), device=self.device)
         chunks = [
             self.runners[head]({k: v[start : start + self.max_batch] for k, v in inputs.items()})
             for start in range(0, batch, self.max_batch)
@@ -263,14 +269,7 @@ def onnxruntime_heads(
         runners[name] = OrtRunner(session, shapes, run_device)
     used = runners[MASK_DECODER.name].session.get_providers()[0]
     log.info("onnxruntime heads on %s (%s)", run_device, used)
-    return ExportedHeads(
-        "onnxruntime",
-        "fp32",
-        runners,
-        device=device,
-        dtype=model.dtype,
-        max_batch=manifest.max_batch,
-    )
+    return ExportedHeads("onnxruntime", "fp32", runners, manifest, device=device, dtype=model.dtype)
 
 
 # ---------------------------------------------------------------------------------- selection
