@@ -5,8 +5,10 @@ launch is not installable from PyPI)."""
 from __future__ import annotations
 
 import ast
+import io
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from PIL import Image as PILImage
 from rcl_interfaces.srv import GetParameters
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from pgpt_ros.data.shapesref import ShapesRef
@@ -279,3 +281,42 @@ def test_demo_camera_loops_over_a_folder_and_a_video(ros_env, client, tmp_path):
         assert all(abs(m - n) < 8 for m, n in zip(means, nearest, strict=True)), means
         steps = {(a, b) for a, b in zip(nearest, nearest[1:], strict=False) if a != b}
         assert steps <= {(40, 120), (120, 200), (200, 40)}, nearest
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_bringup_starts_the_node_from_a_params_file_and_stops_it(ros_env, client, tmp_path):
+    """pgpt-bringup with compressed input: a PNG on image/compressed is answered in its pixels."""
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        (REPO / "config" / "pgpt.yaml")
+        .read_text()
+        .replace("compressed_image: false", "compressed_image: true")
+    )
+    bringup = subprocess.Popen(
+        [sys.executable, "-m", "pgpt_ros.ros.bringup", "--params-file", str(params),
+         "--image-topic", "camera/image"],
+        env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    publisher = client.node.create_publisher(
+        CompressedImage, "camera/image/compressed", QoSProfile(depth=1)
+    )
+    buffer = io.BytesIO()
+    PILImage.fromarray(ShapesRef.scene(seed=2, width=200, height=150).image).save(buffer, "PNG")
+    frame = CompressedImage(format="png", data=buffer.getvalue())
+    frame.header.frame_id = "compressed_cam"
+    try:
+        assert client.spin_until(
+            lambda: client.locate_client.service_is_ready() and publisher.get_subscription_count()
+        ), "bringup did not start the node"
+        publisher.publish(frame)
+        client.spin_until(lambda: False, 0.5)
+        result = client.locate("find the red circle")
+        assert result.status == DetectionArray.OK, result.status_message
+        assert (result.image_width, result.image_height) == (200, 150)
+        assert result.header.frame_id == "compressed_cam"
+    finally:
+        bringup.send_signal(signal.SIGINT)
+        output, _ = bringup.communicate(timeout=30)
+    assert bringup.returncode == 0, output
+    assert client.spin_until(lambda: not client.locate_client.service_is_ready(), 10.0)

@@ -190,7 +190,14 @@ class PerceptionNode(LifecycleNode):
         image_qos = qos_profile_sensor_data
         if self.params.image_reliability == "reliable":
             image_qos = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE)
-        image_type, image_topic = (CompressedImage, "image/compressed") if self.params.compressed_image else (Image, "image")  # fmt: skip
+        image_type, image_topic = Image, "image"
+        if self.params.compressed_image:
+            # image_transport's convention: <base>/compressed of the base topic AFTER remapping,
+            # so `-r image:=/camera/color` subscribes /camera/color/compressed.
+            image_type, image_topic = (
+                CompressedImage,
+                self.resolve_topic_name("image") + "/compressed",
+            )
         self._subscriptions_in = [
             self.create_subscription(
                 image_type, image_topic, self._on_image, image_qos, callback_group=self._fast_group
