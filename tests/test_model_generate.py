@@ -132,6 +132,12 @@ def test_answer_in_bfloat16_returns_float32_arrays(image):
         assert 0.0 <= det.score <= 1.0
 
 
+def test_image_token_in_the_command_is_ignored(model, image):
+    ids = model.prompt_ids("find <image> the red circle")
+    assert ids.count(model.config.image_token_id) == model.config.num_image_tokens
+    assert model.answer(image, "<image><image>", max_new_tokens=2).num_tokens <= 2
+
+
 def test_answer_rejects_bad_images(model):
     with pytest.raises(ValueError, match="HxWx3"):
         model.answer(np.zeros((8, 8), dtype=np.uint8), COMMAND)

@@ -54,8 +54,9 @@ def encode_prompt(
     The first piece is encoded with the tokenizer's special tokens (a Llama tokenizer adds BOS),
     the rest without. A ``<vis>`` written in the command stays one token: its input embedding is
     replaced by the box encoder's embedding of a box the caller provides ("what is at <vis>?").
+    An ``<image>`` typed in the command is removed: the image features fill exactly N slots.
     """
-    before, after = split_prompt(template, command)
+    before, after = split_prompt(template, command.replace(IMAGE_TOKEN, ""))
     ids = tokenizer(before, add_special_tokens=True)["input_ids"]
     ids += [image_token_id] * num_image_tokens
     ids += tokenizer(after, add_special_tokens=False)["input_ids"]
