@@ -104,7 +104,7 @@ class Client:
         )
         assert ready and process.poll() is None, f"node did not start:\n{log.read_text()}"
 
-    def publish_image(self, image: Image, settle_s: float = 0.3) -> None:
+    def publish_image(self, image: Image, settle_s: float = 0.5) -> None:
         """Publishes and gives DDS a moment, so a command sent next finds this frame."""
         self.image_pub.publish(image)
         self.spin_until(lambda: False, settle_s)
