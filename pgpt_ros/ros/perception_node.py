@@ -308,7 +308,12 @@ class PerceptionNode(LifecycleNode):
                 job = self._jobs.get(timeout=0.1)
             except queue.Empty:
                 continue
-            self._finish(job, self._answer(job))
+            try:
+                result = self._answer(job)
+            except Exception as error:  # never let the worker die: waiting callers would hang
+                message = f"{type(error).__name__}: {error}"
+                result = self._status(job, DetectionArray.INTERNAL_ERROR, message)
+            self._finish(job, result)
 
     def _answer(self, job: Job) -> DetectionArray:
         """Everything for one command; any failure becomes a status, never a dead worker."""
