@@ -38,7 +38,10 @@ def bucket(length: int) -> int:
     for size in BUCKETS:
         if length <= size:
             return size
-    raise ValueError(f"a prefill of {length} tokens exceeds the largest bucket {BUCKETS[-1]}")
+    raise ValueError(
+        f"{length} prompt tokens after the image exceed the largest prefill ({BUCKETS[-1]}); "
+        "shorten the command"
+    )
 
 
 class CapturedStep:
