@@ -25,7 +25,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
@@ -187,9 +187,10 @@ class PerceptionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        image_qos = qos_profile_sensor_data
-        if self.params.image_reliability == "reliable":
-            image_qos = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE)
+        # Depth 1 either way (sensor data QoS keeps 5): only the newest frame is ever used.
+        reliability = {"best_effort": QoSReliabilityPolicy.BEST_EFFORT,
+                       "reliable": QoSReliabilityPolicy.RELIABLE}[self.params.image_reliability]  # fmt: skip
+        image_qos = QoSProfile(depth=1, reliability=reliability)
         image_type, image_topic = Image, "image"
         if self.params.compressed_image:
             # image_transport's convention: <base>/compressed of the base topic AFTER remapping,
