@@ -37,7 +37,7 @@ class NodeParams:
     engine_dir: str = _param("engines", "where built TensorRT engines are cached")
     force_engine_rebuild: bool = _param(False, "rebuild engines even if the cache matches")
     image_reliability: str = _param(
-        "best_effort", "image QoS: best_effort (sensor data) or reliable"
+        "best_effort", "image QoS: best_effort or reliable (depth 1 either way)"
     )
     compressed_image: bool = _param(
         False, "subscribe sensor_msgs/CompressedImage on image/compressed"
