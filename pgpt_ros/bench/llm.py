@@ -75,14 +75,18 @@ def build_bench_model(
 
 
 def forced(model: PerceptionGPT, reply: list[int]) -> Callable:
-    """A logits processor (ours and transformers' signature) that answers ``reply`` greedily."""
+    """A logits processor (ours and transformers' signature) that answers ``reply`` greedily.
+
+    It overwrites every logit, so random fp16 weights that overflow to inf or NaN cannot change
+    the answer's length; the model's logits are still computed in full.
+    """
     prompt_len = len(model.prompt_ids(COMMAND))
     eos = model.config.eos_token_id
 
     def force(ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         step = ids.shape[1] - prompt_len
-        out = logits.clone()
-        out[:, reply[step] if step < len(reply) else eos] = logits.max() + 20.0
+        out = torch.full_like(logits, -1e9)
+        out[:, reply[step] if step < len(reply) else eos] = 0.0
         return out
 
     return force
