@@ -24,7 +24,8 @@ for _ in range(os.getpid() % 100):
     next(_domain_ids)
 
 
-def _ros_env(domain_id: int) -> dict[str, str]:
+def ros_environment(domain_id: int) -> dict[str, str]:
+    """The environment of one isolated ROS test run in DDS domain ``domain_id``."""
     env = dict(os.environ)
     env.update(
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
@@ -45,7 +46,7 @@ def ros_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     rclpy reads these variables at ``rclpy.init``, so tests that start a context in this process
     must init after requesting the fixture (and shut it down before the test ends).
     """
-    env = _ros_env(next(_domain_ids))
+    env = ros_environment(next(_domain_ids))
     for key in (
         "ROS_AUTOMATIC_DISCOVERY_RANGE",
         "ROS_DOMAIN_ID",

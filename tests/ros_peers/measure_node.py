@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pgpt_ros.data.shapesref import ShapesRef  # noqa: E402
 from pgpt_ros.msg import DetectionArray  # noqa: E402
-from tests.conftest import _ros_env  # noqa: E402
+from tests.conftest import ros_environment  # noqa: E402
 from tests.ros_peers.harness import Client, rgb_image, start_node, stop  # noqa: E402
 
 SIZES = ((640, 480), (1920, 1080))
@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer calls, shorter windows")
     args = parser.parse_args()
     calls, window = (3, 5.0) if args.quick else (10, 15.0)
-    env = _ros_env(190 + os.getpid() % 40)
+    env = ros_environment(190 + os.getpid() % 40)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID",
                                             "FASTDDS_DEFAULT_PROFILES_FILE", "AMENT_PREFIX_PATH")})  # fmt: skip
     logs = Path(tempfile.mkdtemp(prefix="pgpt-measure-"))
