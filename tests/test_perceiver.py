@@ -58,3 +58,21 @@ def test_locate_answers_in_source_pixels():
     for detection in result.detections:
         assert np.all(detection.box >= 0) and np.all(detection.box[[0, 2]] <= 200)
         assert detection.mask is None or detection.mask.shape == (120, 200)
+
+
+def test_locate_on_a_cached_frame_answers_as_a_fresh_perceiver(monkeypatch):
+    """The node passes its frame sequence number as ``image_id``: a second command on that frame
+    reuses the image work (the vision tower runs once) and must still answer exactly as a
+    perceiver that never saw the frame, not repeat the first command's answer."""
+    image = np.random.default_rng(1).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    perceiver = Perceiver.load()
+    encode, calls = perceiver.model.encode_image, []
+    monkeypatch.setattr(perceiver.model, "encode_image", lambda p: calls.append(1) or encode(p))
+    perceiver.locate(image, "find the red circle", image_id=5, max_new_tokens=12)
+    cached = perceiver.locate(image, "find the blue square", image_id=5, max_new_tokens=6)
+    assert len(calls) == 1
+    fresh = Perceiver.load().locate(image, "find the blue square", max_new_tokens=6)
+    assert cached.answer == fresh.answer and cached.num_tokens == fresh.num_tokens
+    assert len(cached.detections) == len(fresh.detections)
+    for got, want in zip(cached.detections, fresh.detections, strict=True):
+        np.testing.assert_allclose(got.box, want.box, atol=1e-3)
