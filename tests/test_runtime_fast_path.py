@@ -127,6 +127,13 @@ def test_no_image_id_never_reuses(model, monkeypatch):
     assert seen.calls == 2
 
 
+def test_warmup_answers_once_and_keeps_no_frame(model, monkeypatch):
+    perceiver = Perceiver(model)
+    seen = CountingEncoder(model, monkeypatch)
+    perceiver.warmup()
+    assert seen.calls == 1 and perceiver.frames.frame is None
+
+
 def test_a_command_too_long_for_the_cache_is_a_clear_error_and_the_frame_stays_usable(model):
     perceiver = Perceiver(model, max_text_tokens=24)
     image, command = picture(5), "find the red circle"

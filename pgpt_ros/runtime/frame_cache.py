@@ -69,7 +69,8 @@ class FrameCache:
         return frame
 
     def put(self, frame: CachedFrame) -> None:
-        self.frame = frame
+        """Keeps ``frame``, unless it has no id: nobody can ask for it again."""
+        self.frame = frame if frame.key is not None else None
 
     def clear(self) -> None:
         self.frame = None

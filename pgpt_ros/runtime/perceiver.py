@@ -251,6 +251,12 @@ class Perceiver:
         detections = [to_pixels(d, width, height, with_masks) for d in answer.detections]
         return Perception(answer.text, detections, answer.num_tokens, time.perf_counter() - start)
 
+    def warmup(self, command: str = "find the object") -> None:
+        """Answers ``command`` about a blank frame (no id: not kept), so the first real command does
+        not pay for CUDA graph capture (and compilation of the step): call it at node start."""
+        side = self.model.config.image_size
+        self.answer(np.zeros((side, side, 3), np.uint8), command, max_new_tokens=2)
+
     def close(self) -> None:
         """Drops the model, its KV cache and CUDA graphs so their memory can be freed."""
         self.frames.clear()
