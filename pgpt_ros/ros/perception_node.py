@@ -50,7 +50,7 @@ def load_perceiver(params: NodeParams) -> Any:
     """
     from pgpt_ros.runtime import Perceiver
 
-    return Perceiver.load(
+    perceiver = Perceiver.load(
         params.model_path,
         device=params.device,
         dtype=params.dtype,
@@ -58,6 +58,8 @@ def load_perceiver(params: NodeParams) -> Any:
         engine_dir=params.engine_dir,
         force_engine_rebuild=params.force_engine_rebuild,
     )
+    perceiver.warmup()  # CUDA graph capture happens at configure, not on the first command
+    return perceiver
 
 
 def check_command(text: str, max_length: int) -> str:
