@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint format
+.PHONY: setup demo test lint format bench-llm bench-llm-gpu
 
 setup:
 	@scripts/setup.sh
@@ -23,3 +23,10 @@ lint:
 format:
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Answer latency (docs/performance.md). The GPU line needs a CUDA machine.
+bench-llm: setup
+	$(PY) -m pgpt_ros.bench.cli llm --config tiny --statistic min
+
+bench-llm-gpu: setup
+	$(PY) -m pgpt_ros.bench.cli llm --config llava-7b-shape --device cuda --dtype float16
