@@ -66,8 +66,9 @@ class QueryBoxDecoder(nn.Module):
     """The ``<vis>`` state as one attention query over the patch features.
 
     Softmax over patches gives a heat map whose expected patch centre is the box centre; width and
-    height come from an MLP over the query and the attention-pooled feature. Locating by attention
-    trains in minutes where regressing four numbers from the state alone did not (model-notes.md).
+    height come from an MLP over the query, the attention-pooled feature and the heat map's
+    spread. Locating by attention trains in minutes where regressing four numbers from the state
+    alone did not (model-notes.md).
 
     Arguments:
         hidden_size (int): the LLM width d.
@@ -81,7 +82,7 @@ class QueryBoxDecoder(nn.Module):
         self.key_norm = nn.LayerNorm(hidden_size)
         self.key = nn.Linear(hidden_size, width)
         self.value = nn.Linear(hidden_size, width)
-        self.size = MLP([2 * width, width, 2])
+        self.size = MLP([2 * width + 2, width, 2])
         centres = patch_centres(grid)
         self.register_buffer("centres", centres, persistent=False)
         self.register_buffer("key_pos", sine_position_encoding(centres, width), persistent=False)
@@ -97,8 +98,11 @@ class QueryBoxDecoder(nn.Module):
         """Returns (B, 4) normalised xyxy boxes."""
         attn = self.heat_map(vis_state, image_feats)  # (B, N)
         centre = attn @ self.centres  # (B, 2)
+        # The heat map's spread (std of x and y) is a direct cue for the object's extent.
+        spread = (attn @ self.centres.square() - centre.square()).clamp(min=1e-6).sqrt()
         pooled = torch.einsum("bn,bnw->bw", attn, self.value(self.key_norm(image_feats)))
-        size = torch.sigmoid(self.size(torch.cat([self.query(vis_state), pooled], dim=-1)))
+        size_in = torch.cat([self.query(vis_state), pooled, spread], dim=-1)
+        size = torch.sigmoid(self.size(size_in))
         return cxcywh_to_xyxy(centre, size)
 
 
