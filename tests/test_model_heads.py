@@ -45,8 +45,8 @@ def test_query_decoder_centre_follows_the_attended_patch():
         head.key.weight.zero_()
         head.key.bias.zero_()
         head.key.weight[:, 0] = 1.0  # key = feature 0, large only at patch 6 after the LayerNorm
-        head.size.layers[-1].weight.zero_()
-        head.size.layers[-1].bias.fill_(-4.0)  # a small box, so clipping cannot move its centre
+        head.box.layers[-1].weight.zero_()
+        head.box.layers[-1].bias.copy_(torch.tensor([0.0, 0.0, -4.0, -4.0]))  # no offset, small box
         attn = head.heat_map(state, feats)
         box = head(state, feats)
     assert attn.argmax().item() == 6 and attn.max() > 0.99

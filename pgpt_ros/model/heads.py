@@ -65,10 +65,10 @@ class MLP(nn.Module):
 class QueryBoxDecoder(nn.Module):
     """The ``<vis>`` state as one attention query over the patch features.
 
-    Softmax over patches gives a heat map whose expected patch centre is the box centre; width and
-    height come from an MLP over the query, the attention-pooled feature and the heat map's
-    spread. Locating by attention trains in minutes where regressing four numbers from the state
-    alone did not (model-notes.md).
+    Softmax over patches gives a heat map whose expected patch centre is the box centre (plus a
+    learned offset of at most one patch); width and height come from an MLP over the query, the
+    attention-pooled feature and the heat map's spread. Locating by attention trains in minutes
+    where regressing four numbers from the state alone did not (model-notes.md).
 
     Arguments:
         hidden_size (int): the LLM width d.
@@ -82,7 +82,8 @@ class QueryBoxDecoder(nn.Module):
         self.key_norm = nn.LayerNorm(hidden_size)
         self.key = nn.Linear(hidden_size, width)
         self.value = nn.Linear(hidden_size, width)
-        self.size = MLP([2 * width + 2, width, 2])
+        self.box = MLP([2 * width + 2, width, 4])  # centre offset (2) and size (2)
+        self.cell = 1.0 / grid
         centres = patch_centres(grid)
         self.register_buffer("centres", centres, persistent=False)
         self.register_buffer("key_pos", sine_position_encoding(centres, width), persistent=False)
@@ -101,9 +102,11 @@ class QueryBoxDecoder(nn.Module):
         # The heat map's spread (std of x and y) is a direct cue for the object's extent.
         spread = (attn @ self.centres.square() - centre.square()).clamp(min=1e-6).sqrt()
         pooled = torch.einsum("bn,bnw->bw", attn, self.value(self.key_norm(image_feats)))
-        size_in = torch.cat([self.query(vis_state), pooled, spread], dim=-1)
-        size = torch.sigmoid(self.size(size_in))
-        return cxcywh_to_xyxy(centre, size)
+        out = self.box(torch.cat([self.query(vis_state), pooled, spread], dim=-1))
+        # The soft-argmax centre is pulled towards the image centre while attention is spread;
+        # a learned offset of up to one patch corrects it.
+        centre = centre + torch.tanh(out[:, :2]) * self.cell
+        return cxcywh_to_xyxy(centre, torch.sigmoid(out[:, 2:]))
 
 
 class MLPBoxDecoder(nn.Module):
