@@ -435,20 +435,22 @@ class PerceptionGPT(nn.Module):
             max_objects=max_objects,
             logits_processor=logits_processor,
         )
+        return self.to_answer(gen, max_objects)
+
+    def to_answer(self, gen: Generation, max_objects: int | None = None) -> Answer:
+        """A decoded ``Generation`` as an ``Answer`` (scores = P(``<vis>``) x predicted IoU); every
+        decoding loop (this one, the runtime's) reads its generation through here."""
         text = self.answer_text(gen.token_ids)
         if self.config.head == "text_coords":
             found = tokens.parse_text_boxes(text)[:max_objects]
             detections = [Detection(p, b, None, 1.0) for p, b in found]
             return Answer(text=text, detections=detections, num_tokens=gen.num_tokens)
-        scores = (gen.vis_probs * gen.ious).clamp(0, 1)
+        scores = (gen.vis_probs * gen.ious).clamp(0, 1).float().cpu().numpy()
+        boxes = gen.boxes.float().cpu().numpy()
+        masks = gen.mask_logits.float().cpu().numpy()
         detections = [
-            Detection(
-                phrase=gen.phrases[i],
-                box=gen.boxes[i].float().cpu().numpy(),
-                mask_logits=gen.mask_logits[i].float().cpu().numpy(),
-                score=float(scores[i]),
-            )
-            for i in range(len(gen.phrases))
+            Detection(phrase, boxes[i], masks[i], float(scores[i]))
+            for i, phrase in enumerate(gen.phrases)
         ]
         return Answer(text=text, detections=detections, num_tokens=gen.num_tokens)
 

@@ -24,12 +24,10 @@ import torch.nn.functional as F
 from pgpt_ros.model import (
     Answer,
     Detection,
-    Generation,
     PerceptionGPT,
     PerceptionGPTConfig,
     build_model,
 )
-from pgpt_ros.model.tokens import parse_text_boxes
 from pgpt_ros.runtime.decoder import LogitsProcessor, StaticDecoder
 from pgpt_ros.runtime.frame_cache import CachedFrame, FrameCache, prefix_length
 from pgpt_ros.runtime.heads import BACKENDS, HeadBackend, TorchHeads, select_head_backend
@@ -109,23 +107,6 @@ def load_model(model_path: str, device: str, dtype: str) -> PerceptionGPT:
     log.warning("no trained default model in %s: using an UNTRAINED tiny model", DEFAULT_MODEL_DIR)
     torch.manual_seed(0)
     return build_model(PerceptionGPTConfig.tiny()).to(device=device, dtype=DTYPES[dtype])
-
-
-def to_answer(model: PerceptionGPT, gen: Generation, max_objects: int | None) -> Answer:
-    """A decoded ``Generation`` as the model's ``Answer`` (scores = P(``<vis>``) x IoU), the same
-    reading ``PerceptionGPT.answer`` gives its own generation."""
-    text = model.answer_text(gen.token_ids)
-    if model.config.head == "text_coords":
-        found = parse_text_boxes(text)[:max_objects]
-        return Answer(text, [Detection(p, b, None, 1.0) for p, b in found], gen.num_tokens)
-    scores = (gen.vis_probs * gen.ious).clamp(0, 1).float().cpu().numpy()
-    boxes = gen.boxes.float().cpu().numpy()
-    masks = gen.mask_logits.float().cpu().numpy()
-    detections = [
-        Detection(phrase, boxes[i], masks[i], float(scores[i]))
-        for i, phrase in enumerate(gen.phrases)
-    ]
-    return Answer(text, detections, gen.num_tokens)
 
 
 class Perceiver:
@@ -225,7 +206,7 @@ class Perceiver:
             logits_processor=logits_processor,
         )
         self.frames.put(frame)
-        return to_answer(model, gen, max_objects)
+        return model.to_answer(gen, max_objects)
 
     def locate(
         self,
