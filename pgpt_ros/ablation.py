@@ -31,8 +31,10 @@ VARIANTS = {
 }
 
 
-def run(config_path: Path, out: Path, work_dir: Path, test_size: int) -> dict:
-    """Trains and evaluates every variant; returns {variant: results}."""
+def run(
+    config_path: Path, out: Path, work_dir: Path, test_size: int, skip_training: bool = False
+) -> dict:
+    """Trains (unless ``skip_training``: reuse WORK_DIR's models) and evaluates every variant."""
     from pgpt_ros.data.shapesref import ShapesRef
     from pgpt_ros.evaluate import evaluate_model
     from pgpt_ros.model import PerceptionGPT
@@ -40,13 +42,18 @@ def run(config_path: Path, out: Path, work_dir: Path, test_size: int) -> dict:
     base = load_config(config_path, [])
     tr = base["train"]
     commit = _git_state()
+    if skip_training:  # the models were built from the code recorded at training time
+        commit = json.loads((work_dir / "ablation.json").read_text()).get("_source", commit)
     test = ShapesRef("test", image_size=base["data"]["image_size"], length=test_size)
     samples = [test[i] for i in range(test_size)]
     results = {}
     for name, change in VARIANTS.items():
         config = _merge(copy.deepcopy(base), change)
         slug = name.split(" (")[0].replace(",", "").replace(" ", "_")
-        log = train(config, work_dir / slug, work_dir / "checkpoints" / slug, progress=True)
+        if skip_training:
+            log = json.loads((work_dir / slug / "train_log.json").read_text())
+        else:
+            log = train(config, work_dir / slug, work_dir / "checkpoints" / slug, progress=True)
         model = PerceptionGPT.from_pretrained(work_dir / slug)
         torch.set_num_threads(1)  # latency measured on one core, as on a busy robot computer
         with torch.no_grad():
@@ -117,7 +124,10 @@ def write_report(results: dict, config: dict, out: Path, test_size: int) -> None
         + " |"
         for name, r in results.items()
     ]
-    model = {k: v for k, v in config["model"].items() if k not in ("head", "box_decoder")}
+    m = config["model"]
+    model = (f"{m['image_size']} px input, patch {m['patch_size']}, ViT {m['vision_width']} wide x "
+             f"{m['vision_layers']} layers, Llama {m['text_width']} wide x {m['text_layers']} "
+             f"layers, heads {m['head_width']} wide, {m['mask_size']}x{m['mask_size']} masks")  # fmt: skip
     tr = config["train"]
     text = f"""# Ablation: one perception token vs coordinates as text
 
@@ -151,7 +161,8 @@ Acc@0.5 per expression kind:
   mean over the test commands; it includes mask decoding for the perception variants.
 - Trainable parameters include the heads (the text baseline has none: it trains the backbone
   only).
-- Training time is wall time on a shared 2-core machine; compare it only within this table.
+- Latency and training time are wall times on a 2-core machine shared with other jobs: expect
+  noise of tens of percent; the token counts are exact.
 """
     (out / "ablation.md").write_text(text)
 
@@ -163,14 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs"), help="where the report goes")
     parser.add_argument("--work-dir", type=Path, default=Path("out/ablation"))
     parser.add_argument("--test-size", type=int, default=200)
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the report from WORK_DIR/ablation.json without training")  # fmt: skip
+    parser.add_argument("--skip-training", action="store_true",
+                        help="re-evaluate the models already trained in WORK_DIR")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.report_only:
-        results = json.loads((args.work_dir / "ablation.json").read_text())
-        write_report(results, load_config(args.config, []), args.out, args.test_size)
-    else:
-        run(args.config, args.out, args.work_dir, args.test_size)
+    run(args.config, args.out, args.work_dir, args.test_size, args.skip_training)
     print(f"wrote {args.out / 'ablation.md'} and {args.out / 'ablation.png'}")
     return 0
 

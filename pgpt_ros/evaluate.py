@@ -52,8 +52,19 @@ def mask_from_logits(logits: np.ndarray, height: int, width: int) -> np.ndarray:
     return x[0, 0].numpy() > 0
 
 
+def has_mask_head(model) -> bool:
+    """Whether the model answers with masks (the text-coordinate baseline does not); a model
+    without a config (a test double) is taken to have one."""
+    config = getattr(model, "config", None)
+    return getattr(config, "head", "perception") != "text_coords"
+
+
 def predict(model, sample: Sample, max_new_tokens: int = 48) -> Prediction:
-    """Runs ``model.answer`` on one sample and converts the detections to the sample's pixels."""
+    """Runs ``model.answer`` on one sample and converts the detections to the sample's pixels.
+
+    ``masks`` is None for a model without a mask head, so mask metrics skip it (an empty answer
+    must not count as a perfect mask).
+    """
     h, w = sample.image.shape[:2]
     start = time.perf_counter()
     answer = model.answer(sample.image, sample.command, max_new_tokens=max_new_tokens)
@@ -62,7 +73,7 @@ def predict(model, sample: Sample, max_new_tokens: int = 48) -> Prediction:
     scale = np.array([w, h, w, h], np.float32)
     boxes = np.array([d.box * scale for d in dets], np.float32).reshape(-1, 4)
     masks = None
-    if all(d.mask_logits is not None for d in dets):
+    if has_mask_head(model) and all(d.mask_logits is not None for d in dets):
         masks = np.array([mask_from_logits(d.mask_logits, h, w) for d in dets], bool)
         masks = masks.reshape(-1, h, w)
     return Prediction(
