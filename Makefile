@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint format bench-llm bench-llm-gpu
+.PHONY: setup demo test lint format train-default ablation export bench-heads bench-llm bench-llm-gpu
 
 setup:
 	@scripts/setup.sh
@@ -30,3 +30,19 @@ bench-llm: setup
 
 bench-llm-gpu: setup
 	$(PY) -m pgpt_ros.bench.cli llm --config llava-7b-shape --device cuda --dtype float16
+
+# Retrain the embedded default model (docs/training.md) and regenerate the ablation (docs/ablation.md).
+train-default: setup
+	$(PY) -m pgpt_ros.train --config configs/default.yaml --out pgpt_ros/default_model
+
+ablation: setup
+	$(PY) -m pgpt_ros.ablation --config configs/ablation.yaml --out docs
+
+# The default model's heads to ONNX under engines/, checked against torch in ONNX Runtime;
+# MODEL=dir for another model (docs/export.md).
+export: setup
+	$(PY) -m pgpt_ros.export.cli $(or $(MODEL),pgpt_ros/default_model)
+
+# Head latency per backend, precision and K -> docs/bench/heads-default-<device>.json
+bench-heads: setup
+	$(PY) -m pgpt_ros.bench.cli heads
