@@ -288,13 +288,15 @@ def _optimizer_factory(config: dict):
 def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: bool = False,
           progress: bool = True) -> dict:  # fmt: skip
     """Runs the configured training; writes the model, log and curve to ``out``; returns the log."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     from pgpt_ros.data.collate import Collator
 
     tr = config["train"]
     torch.set_num_threads(tr["threads"])
-    accelerator = Accelerator(cpu=tr["device"] == "cpu")
+    # A batch without any <vis> (all "not found") leaves the heads unused: DDP must allow that.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    accelerator = Accelerator(cpu=tr["device"] == "cpu", kwargs_handlers=[ddp])
     checkpoint_dir = checkpoint_dir or Path("out/checkpoints") / out.name
     stages, val_samples = build_data(config)
     make_optimizer = _optimizer_factory(config)
@@ -349,8 +351,14 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
                 )
             running, count = {}, 0
         if accelerator.is_main_process and (step % tr["eval_every"] == 0 or step == tr["steps"]):
-            log["validation"].append(_validate(accelerator.unwrap_model(model), val_samples[: tr["eval_size"]],
-                                               step, tr["eval_max_new_tokens"]))  # fmt: skip
+            log["validation"].append(
+                _validate(
+                    accelerator.unwrap_model(model),
+                    val_samples[: tr["eval_size"]],
+                    step,
+                    tr["eval_max_new_tokens"],
+                )  # fmt: skip
+            )
             v = log["validation"][-1]["overall"]
             tqdm.write(f"step {step}: val acc@0.5 {v['acc@0.5']:.3f}, mask mIoU "
                        f"{v['mask_miou'] or 0:.3f}")  # fmt: skip
