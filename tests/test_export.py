@@ -10,12 +10,6 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-from transformers import (
-    SamConfig,
-    SamMaskDecoderConfig,
-    SamPromptEncoderConfig,
-    SamVisionConfig,
-)
 
 from pgpt_ros.export import cli, onnx_export
 from pgpt_ros.export.manifest import HeadRecord, OnnxManifest, sha256_file
@@ -27,6 +21,7 @@ from pgpt_ros.runtime.heads import (
     onnxruntime_heads,
     random_head_inputs,
 )
+from tests.tiny_models import tiny_sam_config
 
 FP32_ABS = 1e-4  # the issue's bar for ONNX Runtime against torch
 FP32_REL = 1e-5
@@ -122,34 +117,11 @@ def test_mlp_box_decoder_keeps_its_unused_image_input(tmp_path):
     assert [t.name for t in record.inputs] == ["vis_state", "image_feats"]
 
 
-def tiny_sam() -> dict:
-    """A SAM small enough to export in seconds (one ViT layer, 32 wide, 64 px)."""
-    vision = SamVisionConfig(
-        hidden_size=32,
-        output_channels=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=64,
-        patch_size=16,
-        mlp_dim=64,
-        global_attn_indexes=[0],
-        window_size=2,
-        num_pos_feats=16,
-    )
-    prompt = SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=16)
-    decoder = SamMaskDecoderConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64
-    )
-    config = SamConfig(vision_config=vision, prompt_encoder_config=prompt)
-    config.mask_decoder_config = decoder
-    return config.to_dict()
-
-
 @pytest.mark.slow
 def test_sam_mask_decoder_exports_and_matches_torch(tmp_path):
     """transformers' SAM as the mask decoder (its ViT included) through the same export path."""
     torch.manual_seed(0)
-    model = build_model(small_config(mask_decoder="sam", sam=tiny_sam()))
+    model = build_model(small_config(mask_decoder="sam", sam=tiny_sam_config()))
     spec = HEADS["mask_decoder"]
     generator = torch.Generator().manual_seed(0)
     path = tmp_path / spec.onnx_file

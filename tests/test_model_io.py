@@ -8,15 +8,13 @@ import torch
 from transformers import (
     LlavaForConditionalGeneration,
     SamConfig,
-    SamMaskDecoderConfig,
     SamModel,
-    SamPromptEncoderConfig,
-    SamVisionConfig,
 )
 
 from pgpt_ros.model import PerceptionGPT, PerceptionGPTConfig, build_model
 from pgpt_ros.model.perception_gpt import ADAPTER_NAME, CONFIG_NAME, WEIGHTS_NAME
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
+from tests.tiny_models import tiny_sam_config
 
 COMMAND = "find the blue star"
 
@@ -24,34 +22,6 @@ COMMAND = "find the blue star"
 def tiny_config(**overrides):
     fields = dict(image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16)
     return PerceptionGPTConfig.tiny(**{**fields, **overrides})
-
-
-def tiny_sam_config() -> dict:
-    vision = SamVisionConfig(
-        hidden_size=32,
-        output_channels=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=64,
-        patch_size=16,
-        mlp_dim=64,
-        global_attn_indexes=[0],
-        window_size=2,
-        num_pos_feats=16,
-    )
-    prompt = SamPromptEncoderConfig(
-        hidden_size=32, image_size=64, patch_size=16, mask_input_channels=4
-    )
-    decoder = SamMaskDecoderConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        mlp_dim=64,
-        iou_head_hidden_dim=32,
-    )
-    return SamConfig(
-        vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder
-    ).to_dict()
 
 
 def outputs(model: PerceptionGPT, image: np.ndarray):
