@@ -128,6 +128,84 @@ def gather_vis_states(
     return hidden[batch, position], batch
 
 
+def greedy_decode(
+    model: PerceptionGPT,
+    hidden: torch.Tensor,
+    *,
+    step: Callable[[torch.Tensor], torch.Tensor],
+    decode_vis: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    vis_embedding: Callable[[torch.Tensor], torch.Tensor],
+    prompt_ids: list[int],
+    max_new_tokens: int = 32,
+    max_objects: int | None = None,
+    logits_processor: LogitsProcessor | None = None,
+) -> Generation:
+    """The greedy answer loop every decoder shares; only the cache and the heads differ.
+
+    When the model emits ``<vis>``, ``decode_vis`` decodes the state that predicted it, and the
+    next step is fed ``vis_embedding(box)`` (``embed(<vis>) + box_encoder(box)``) so later tokens
+    see what was found. Stops at EOS, after ``max_new_tokens`` tokens or ``max_objects`` boxes.
+
+    Arguments:
+        hidden (torch.Tensor): (1, d) the last state after the prompt.
+        step: (1, 1, d) next input embedding -> (1, d) state, advancing the caller's KV cache.
+        decode_vis: (1, d) state -> box (1, 4), mask logits (1, M, M), predicted IoU (1,).
+        vis_embedding: box (1, 4) -> (1, d) input embedding of the emitted ``<vis>``.
+        prompt_ids (list[int]): the prompt's ids, for ``logits_processor``.
+        logits_processor: ``f(ids (1, t), logits (1, V)) -> logits``, as transformers' logits
+            processors; tests use it to force an answer.
+    """
+    cfg = model.config
+    tokenizer = model.require_tokenizer()
+    perception = cfg.head == "perception"
+    generated: list[int] = []
+    rows: list[tuple[torch.Tensor, ...]] = []
+    phrases: list[str] = []
+    segment_start = 0
+    num_tokens = 0
+    for index in range(max_new_tokens):
+        logits = model.backbone.lm_head(hidden).float()
+        if logits_processor is not None:
+            ids = torch.tensor([prompt_ids + generated], device=hidden.device)
+            logits = logits_processor(ids, logits)
+        token = int(logits[0].argmax())
+        num_tokens += 1
+        if token == cfg.eos_token_id:
+            break
+        generated.append(token)
+        if perception and token == cfg.vis_token_id:
+            box, mask, iou = decode_vis(hidden)
+            prob = torch.softmax(logits[0], dim=-1)[token]
+            # clone: a captured CUDA graph overwrites its output state on the next replay
+            rows.append((hidden[0].clone(), box[0], mask[0], iou[0], prob))
+            segment = tokenizer.decode(generated[segment_start:-1], skip_special_tokens=True)
+            phrases.append(tokens.clean_phrase(segment))
+            segment_start = len(generated)
+            next_embed = vis_embedding(box)
+            if max_objects is not None and len(rows) >= max_objects:
+                break
+        else:
+            next_embed = model.embed_tokens(torch.tensor([token], device=hidden.device))
+        if index + 1 < max_new_tokens:
+            hidden = step(next_embed[:, None])
+    if rows:
+        states, boxes, masks, ious, probs = (torch.stack(c) for c in zip(*rows, strict=True))
+    else:
+        m = cfg.mask_size
+        states, boxes = hidden.new_zeros(0, cfg.hidden_size), hidden.new_zeros(0, 4)
+        masks, ious, probs = hidden.new_zeros(0, m, m), hidden.new_zeros(0), hidden.new_zeros(0)
+    return Generation(
+        token_ids=generated,
+        num_tokens=num_tokens,
+        vis_states=states,
+        boxes=boxes,
+        mask_logits=masks,
+        ious=ious,
+        vis_probs=probs,
+        phrases=phrases,
+    )
+
+
 class PerceptionGPT(nn.Module):
     """A LLaVA backbone plus the ``<vis>`` heads; see the module docstring for the data path.
 
@@ -345,55 +423,18 @@ class PerceptionGPT(nn.Module):
             logits_processor: ``f(ids (1, t), logits (1, V)) -> logits``, as transformers'
                 logits processors; tests use it to force an answer.
         """
-        cfg = self.config
-        tokenizer = self.require_tokenizer()
         embeds, image_feats, ids = self.prompt_embeddings(pixel_values, command, prompt_boxes)
         cache = DynamicCache(config=self.backbone.config.text_config)
-        hidden = self._step(embeds, cache)
-        generated: list[int] = []
-        vis_rows: list[tuple[torch.Tensor, ...]] = []
-        phrases: list[str] = []
-        segment_start = 0
-        num_tokens = 0
-        perception = cfg.head == "perception"
-        for step in range(max_new_tokens):
-            logits = self.backbone.lm_head(hidden).float()
-            if logits_processor is not None:
-                logits = logits_processor(
-                    torch.tensor([ids + generated], device=self.device), logits
-                )
-            token = int(logits[0].argmax())
-            num_tokens += 1
-            if token == cfg.eos_token_id:
-                break
-            generated.append(token)
-            if perception and token == cfg.vis_token_id:
-                box, mask, iou = self.decode_vis(hidden, image_feats, pixel_values)
-                prob = torch.softmax(logits[0], dim=-1)[token]
-                vis_rows.append((hidden[0], box[0], mask[0], iou[0], prob))
-                segment = generated[segment_start:-1]
-                phrases.append(
-                    tokens.clean_phrase(tokenizer.decode(segment, skip_special_tokens=True))
-                )
-                segment_start = len(generated)
-                next_embed = self.vis_input_embedding(box)
-                if max_objects is not None and len(vis_rows) >= max_objects:
-                    break
-            else:
-                next_embed = self.embed_tokens(torch.tensor([token], device=self.device))
-            if step + 1 < max_new_tokens:
-                hidden = self._step(next_embed[:, None], cache)
-        d, m = cfg.hidden_size, cfg.mask_size
-        columns = list(zip(*vis_rows, strict=True)) if vis_rows else None
-        return Generation(
-            token_ids=generated,
-            num_tokens=num_tokens,
-            vis_states=torch.stack(columns[0]) if columns else hidden.new_zeros(0, d),
-            boxes=torch.stack(columns[1]) if columns else hidden.new_zeros(0, 4),
-            mask_logits=torch.stack(columns[2]) if columns else hidden.new_zeros(0, m, m),
-            ious=torch.stack(columns[3]) if columns else hidden.new_zeros(0),
-            vis_probs=torch.stack(columns[4]) if columns else hidden.new_zeros(0),
-            phrases=phrases,
+        return greedy_decode(
+            self,
+            self._step(embeds, cache),
+            step=lambda next_embed: self._step(next_embed, cache),
+            decode_vis=lambda hidden: self.decode_vis(hidden, image_feats, pixel_values),
+            vis_embedding=self.vis_input_embedding,
+            prompt_ids=ids,
+            max_new_tokens=max_new_tokens,
+            max_objects=max_objects,
+            logits_processor=logits_processor,
         )
 
     def answer_text(self, token_ids: list[int]) -> str:

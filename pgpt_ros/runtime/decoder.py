@@ -23,10 +23,8 @@ import torch
 from transformers import StaticCache
 
 from pgpt_ros.model import Generation, PerceptionGPT
-from pgpt_ros.model.tokens import clean_phrase
+from pgpt_ros.model.perception_gpt import LogitsProcessor, greedy_decode
 from pgpt_ros.runtime.heads import HeadBackend
-
-LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # Prefill lengths a command is padded to (1 is the decode step). Few buckets = few graphs to
 # capture; padding costs almost nothing, since a short prefill is bound by reading the weights.
@@ -223,64 +221,19 @@ class StaticDecoder:
             pixel_values (torch.Tensor): (1, 3, S, S) the frame's model input.
             prompt_ids (list[int]): the whole prompt's ids, for ``logits_processor``.
         """
-        model, cfg = self.model, self.model.config
-        tokenizer = model.require_tokenizer()
-        perception = cfg.head == "perception"
-        hidden = self._feed(command_embeds)
-        generated: list[int] = []
-        rows: list[tuple[torch.Tensor, ...]] = []
-        phrases: list[str] = []
-        segment_start = 0
-        num_tokens = 0
-        for step in range(max_new_tokens):
-            logits = model.backbone.lm_head(hidden).float()
-            if logits_processor is not None:
-                logits = logits_processor(torch.tensor([prompt_ids + generated]), logits)
-            token = int(logits[0].argmax())
-            num_tokens += 1
-            if token == cfg.eos_token_id:
-                break
-            generated.append(token)
-            if perception and token == cfg.vis_token_id:
-                out = self.heads.decode(hidden, image_feats, pixel_values)
-                prob = torch.softmax(logits[0], dim=-1)[token]
-                rows.append((hidden[0].clone(), out.boxes[0], out.mask_logits[0], out.iou[0], prob))
-                text = tokenizer.decode(generated[segment_start:-1], skip_special_tokens=True)
-                phrases.append(clean_phrase(text))
-                segment_start = len(generated)
-                next_embed = self._vis_embedding + self.heads.encode_box(out.boxes)
-                if max_objects is not None and len(rows) >= max_objects:
-                    break
-            else:
-                next_embed = model.embed_tokens(torch.tensor([token], device=hidden.device))
-            if step + 1 < max_new_tokens:
-                hidden = self._feed(next_embed[:, None])
-        return _generation(generated, num_tokens, rows, phrases, hidden, cfg.mask_size)
 
+        def decode_vis(hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            out = self.heads.decode(hidden, image_feats, pixel_values)
+            return out.boxes, out.mask_logits, out.iou
 
-def _generation(
-    token_ids: list[int],
-    num_tokens: int,
-    rows: list[tuple[torch.Tensor, ...]],
-    phrases: list[str],
-    like: torch.Tensor,
-    mask_size: int,
-) -> Generation:
-    """Stacks the per-``<vis>`` rows (state, box, mask, iou, prob) into a ``Generation``."""
-    if rows:
-        states, boxes, masks, ious, probs = (torch.stack(c) for c in zip(*rows, strict=True))
-    else:
-        d = like.shape[-1]
-        states, boxes = like.new_zeros(0, d), like.new_zeros(0, 4)
-        masks = like.new_zeros(0, mask_size, mask_size)
-        ious, probs = like.new_zeros(0), like.new_zeros(0)
-    return Generation(
-        token_ids=token_ids,
-        num_tokens=num_tokens,
-        vis_states=states,
-        boxes=boxes,
-        mask_logits=masks,
-        ious=ious,
-        vis_probs=probs,
-        phrases=phrases,
-    )
+        return greedy_decode(
+            self.model,
+            self._feed(command_embeds),
+            step=self._feed,
+            decode_vis=decode_vis,
+            vis_embedding=lambda boxes: self._vis_embedding + self.heads.encode_box(boxes),
+            prompt_ids=prompt_ids,
+            max_new_tokens=max_new_tokens,
+            max_objects=max_objects,
+            logits_processor=logits_processor,
+        )
