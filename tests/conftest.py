@@ -56,3 +56,17 @@ def ros_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     ):
         monkeypatch.setenv(key, env[key])
     return env
+
+
+@pytest.fixture
+def client(ros_env):
+    """An in-process ROS test client (``tests/ros_peers/harness.py``) in this test's DDS domain."""
+    import rclpy
+
+    from tests.ros_peers.harness import Client
+
+    rclpy.init()
+    ros_client = Client()
+    yield ros_client
+    ros_client.close()
+    rclpy.shutdown()

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -22,7 +21,7 @@ from std_msgs.msg import Header, String
 
 from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros.images import to_array
-from tests.ros_peers.harness import Client, rgb_image, start_node, stop
+from tests.ros_peers.harness import rgb_image, start_node, stop
 
 pytestmark = pytest.mark.ros
 
@@ -82,15 +81,6 @@ def assert_rectangle_found(result: DetectionArray, phrase: str) -> None:
     assert (roi.x_offset, roi.y_offset, roi.width, roi.height) == (x0, y0, x1 - x0, y1 - y0)
     assert (detection.mask.width, detection.mask.height) == (roi.width, roi.height)
     assert (to_array(detection.mask, 4096) == 255).all()
-
-
-@pytest.fixture
-def client(ros_env):
-    rclpy.init()
-    client = Client()
-    yield client
-    client.close()
-    rclpy.shutdown()
 
 
 def test_topic_and_service_answers_are_in_source_pixels_with_the_source_header(

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from PIL import Image as PILImage
@@ -30,15 +29,6 @@ from pgpt_ros.ros.images import to_array
 from tests.ros_peers.harness import Client, rgb_image, start_node, stop
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def client(ros_env):
-    rclpy.init()
-    client = Client()
-    yield client
-    client.close()
-    rclpy.shutdown()
 
 
 def call(client: Client, service_type, name: str, request):
