@@ -73,16 +73,25 @@ def test_lifecycle_transitions_load_serve_stop_and_free(ros_env, client, tmp_pat
         assert stop(node) == 0, log.read_text()
 
 
+def edited_params(tmp_path: Path, edits: dict[str, str]) -> Path:
+    """config/pgpt.yaml with ``edits`` applied, written under ``tmp_path``; every edit must apply,
+    so a changed default fails here instead of silently testing the unedited file."""
+    text = (REPO / "config" / "pgpt.yaml").read_text()
+    for old, new in edits.items():
+        assert old in text, f"config/pgpt.yaml no longer contains {old!r}"
+        text = text.replace(old, new)
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_start_from_a_params_file_with_the_embedded_model(ros_env, client, tmp_path):
     """The production perceiver (embedded default) behind the node: well-formed answers."""
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        (REPO / "config" / "pgpt.yaml")
-        .read_text()
-        .replace("max_objects: 8 ", "max_objects: 3 ")
-        .replace("score_threshold: 0.25", "score_threshold: 0.0")
+    params = edited_params(
+        tmp_path,
+        {"max_objects: 8 ": "max_objects: 3 ", "score_threshold: 0.25": "score_threshold: 0.0"},
     )
     log = tmp_path / "node.log"
     node = start_node(ros_env, log, "--params-file", str(params), kind="real", slow_s=0.0)
@@ -277,12 +286,7 @@ def test_demo_camera_loops_over_a_folder_and_a_video(ros_env, client, tmp_path):
 @pytest.mark.slow
 def test_bringup_starts_the_node_from_a_params_file_and_stops_it(ros_env, client, tmp_path):
     """pgpt-bringup with compressed input: a PNG on image/compressed is answered in its pixels."""
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        (REPO / "config" / "pgpt.yaml")
-        .read_text()
-        .replace("compressed_image: false", "compressed_image: true")
-    )
+    params = edited_params(tmp_path, {"compressed_image: false": "compressed_image: true"})
     bringup = subprocess.Popen(
         [sys.executable, "-m", "pgpt_ros.ros.bringup", "--params-file", str(params),
          "--image-topic", "camera/image"],
