@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from pgpt_ros.data.shapesref import ShapesRef
 from pgpt_ros.model import Detection
 from pgpt_ros.runtime import Perceiver
 from pgpt_ros.runtime.perceiver import check_image, to_pixels
@@ -51,13 +52,17 @@ def test_load_reports_bad_parameters(kwargs, error):
 
 
 def test_locate_answers_in_source_pixels():
+    """The embedded default on a non-square 200x120 scene (the model sees 64x64): what it finds
+    comes back in the source image's pixels, masks at the source size."""
+    scene = ShapesRef.scene(seed=3, width=200, height=120)
     perceiver = Perceiver.load()
-    image = np.random.default_rng(0).integers(0, 256, (120, 200, 3), dtype=np.uint8)
-    result = perceiver.locate(image, "find the red circle", max_new_tokens=4)
-    assert 1 <= result.num_tokens <= 4 and result.inference_s > 0
+    result = perceiver.locate(scene.image, "the purple shape")
+    assert result.num_tokens >= 2 and result.inference_s > 0
+    assert result.detections, result.answer  # the trained default finds this one
     for detection in result.detections:
-        assert np.all(detection.box >= 0) and np.all(detection.box[[0, 2]] <= 200)
-        assert detection.mask is None or detection.mask.shape == (120, 200)
+        x1, y1, x2, y2 = detection.box
+        assert 0 <= x1 <= x2 <= 200 and 0 <= y1 <= y2 <= 120
+        assert detection.mask.shape == (120, 200) and detection.mask.dtype == bool
 
 
 def test_locate_on_a_cached_frame_answers_as_a_fresh_perceiver(monkeypatch):
