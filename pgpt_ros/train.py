@@ -67,6 +67,9 @@ DEFAULTS: dict[str, Any] = {
         "scene": {},  # SceneConfig fields, e.g. {"max_shapes": 4}
         "val_size": 200,
         "seed": 0,
+        # ShapesRef only: rows of this many commands about one image (Collator.pack); the image
+        # tokens then run once for them all, so a step trains on batch_size * this commands
+        "commands_per_image": 1,
         # stages: [{"until": step, "kinds": {...}, "scene": {...}}]: easier data first
         "curriculum": [],
         "refcoco": {
@@ -85,6 +88,7 @@ DEFAULTS: dict[str, Any] = {
         "warmup_steps": 200,
         "weight_decay": 0.01,
         "grad_clip": 1.0,  # 5e-4 without clipping diverged on these models (model-notes.md)
+        "max_mask_objects": None,  # train the mask decoder on this many objects per step
         "log_every": 50,
         "eval_every": 500,
         "eval_size": 100,  # validation commands decoded at each evaluation
@@ -136,9 +140,20 @@ def load_config(path: Path | None, overrides: list[str]) -> dict:
         keys = dotted.split(".")
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = yaml.safe_load(value)
+        node[keys[-1]] = _scalar(value)
         config = _merge(config, update)
     return config
+
+
+def _scalar(text: str) -> Any:
+    """A YAML value, except that "1e-3" is a float: PyYAML (YAML 1.1) reads it as a string."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 # ----------------------------------------------------------------------------- data
@@ -158,6 +173,8 @@ def build_data(config: dict) -> tuple[list[_Stage], list[Sample]]:
     if data["dataset"] == "refcoco":
         from pgpt_ros.data.refcoco import RefCOCO
 
+        if data["commands_per_image"] != 1:
+            raise ValueError("data.commands_per_image > 1 is implemented for ShapesRef only")
         ref = data["refcoco"]
         missing = [k for k in ("refs", "instances", "images") if not ref.get(k)]
         if missing:
@@ -189,12 +206,18 @@ def _tupled(scene: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()}
 
 
-def batch_samples(stages: list[_Stage], step: int, batch_size: int, rank: int = 0,
-                  world: int = 1) -> list[Sample]:  # fmt: skip
-    """The samples of one step for one process: a pure function of the step."""
+def batch_samples(stages: list[_Stage], step: int, batch_size: int, rank: int = 0, world: int = 1,
+                  commands_per_image: int = 1) -> list[Sample] | list[list[Sample]]:  # fmt: skip
+    """The samples of one step for one process: a pure function of the step.
+
+    With ``commands_per_image`` > 1, one group of commands about one image per batch row.
+    """
     dataset = next(s.dataset for s in stages if step < s.until)
     start = (step * world + rank) * batch_size
-    return [dataset[(start + i) % len(dataset)] for i in range(batch_size)]
+    indices = [(start + i) % len(dataset) for i in range(batch_size)]
+    if commands_per_image > 1:
+        return [dataset.commands(i, commands_per_image) for i in indices]
+    return [dataset[i] for i in indices]
 
 
 # ----------------------------------------------------------------------------- model
@@ -322,13 +345,15 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
     bar = tqdm(total=tr["steps"], initial=step, desc="train", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
     while step < tr["steps"]:
+        per_image = config["data"]["commands_per_image"]
         samples = batch_samples(stages, step, tr["batch_size"], accelerator.process_index,
-                                accelerator.num_processes)  # fmt: skip
-        batch = {k: v.to(accelerator.device) for k, v in collate(samples).items()}
+                                accelerator.num_processes, per_image)  # fmt: skip
+        tensors = collate.pack(samples) if per_image > 1 else collate(samples)
+        batch = {k: v.to(accelerator.device) for k, v in tensors.items()}
         lr = tr["lr"] * _lr_factor(step, tr)  # a function of the step, so resume needs no state
         for group in optimizer.param_groups:
             group["lr"] = lr
-        output = model(batch)
+        output = model(batch, tr["max_mask_objects"])
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(output.loss)
         if tr["grad_clip"]:

@@ -75,3 +75,33 @@ def test_resize_masks_keeps_coverage():
     small = resize_masks(mask, 2)
     np.testing.assert_allclose(small[0], [[1, 1], [0, 0]])
     assert small.dtype == np.float32
+
+
+def test_packed_rows_compute_each_command_as_its_own_sequence():
+    """Several commands about one image in one row give the losses of separate rows exactly:
+    the block mask and restarted positions hide the other commands from each segment."""
+    from pgpt_ros.data.shapesref import ShapesRef
+
+    torch.manual_seed(0)
+    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64, mask_size=8)
+    model = build_model(config).eval()
+    dataset = ShapesRef("val", image_size=32, length=8)
+    groups = [dataset.commands(i, 3) for i in range(3)]
+    collator = Collator(model)
+    packed = collator.pack(groups)
+    flat = collator([s for group in groups for s in group])
+    assert packed["input_ids"].shape[0] == 3 and packed["pixel_values"].shape[0] == 3
+    assert packed["input_ids"].shape[1] < 3 * flat["input_ids"].shape[1]
+    torch.testing.assert_close(packed["target_boxes"], flat["target_boxes"])
+    with torch.no_grad():
+        got, want = model(packed), model(flat)
+    for name, value in want.losses.items():
+        torch.testing.assert_close(got.losses[name], value, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.boxes, want.boxes, atol=1e-5, rtol=1e-5)
+
+
+def test_pack_rejects_groups_that_do_not_share_an_image(model):
+    a = sample([[0, 0, 40, 20]], ["red circle"])
+    b = sample([[0, 0, 40, 20]], ["red circle"])  # an equal image, but another array
+    with pytest.raises(ValueError, match="sharing one image"):
+        Collator(model).pack([[a, b]])

@@ -21,9 +21,13 @@ from pgpt_ros.data.shapesref import (
 N = 150  # samples checked per test; ~1 ms each
 
 
-@pytest.fixture(scope="module")
-def samples():
-    return [ShapesRef("val", length=N)[i] for i in range(N)]
+@pytest.fixture(scope="module", params=["single", "grouped"])
+def samples(request):
+    """Samples drawn one per scene, and several commands per scene (for packed training)."""
+    dataset = ShapesRef("val", length=N)
+    if request.param == "single":
+        return [dataset[i] for i in range(N)]
+    return [s for i in range(N // 3) for s in dataset.commands(i, 3)]
 
 
 def test_same_index_same_sample_and_splits_differ():
@@ -175,3 +179,22 @@ def test_config_is_validated_and_respected():
         assert len(s.meta["objects"]) <= 2 and all(
             o["shape"] == "circle" for o in s.meta["objects"]
         )
+
+
+def test_commands_about_one_scene_are_distinct_and_deterministic():
+    """(Their ground truth is checked by every test above through the "grouped" fixture.)"""
+    dataset = ShapesRef("val", length=40)
+    kinds_seen = set()
+    for index in range(40):
+        group = dataset.commands(index, 4)
+        assert 1 <= len(group) <= 4
+        assert all(s.image is group[0].image for s in group)  # one image array for the row
+        assert len({s.command for s in group}) == len(group)
+        assert all(s.meta["objects"] == group[0].meta["objects"] for s in group)
+        kinds_seen |= {s.kind for s in group}
+    assert kinds_seen == set(KINDS)
+    again = dataset.commands(7, 4)
+    assert [s.command for s in again] == [s.command for s in dataset.commands(7, 4)]
+    np.testing.assert_array_equal(again[0].image, dataset.commands(7, 4)[0].image)
+    with pytest.raises(ValueError, match="at least 1"):
+        dataset.commands(0, 0)

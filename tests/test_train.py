@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pgpt_ros.train import load_config, main, train
+from pgpt_ros.train import build_data, load_config, main, train
 
 # A model and data small enough for a few dozen steps in seconds on two cores.
 TINY = [
@@ -21,8 +21,8 @@ TINY = [
 def test_config_defaults_yaml_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  steps: 7\ndata:\n  kinds: {multi: 2.0}\n")
-    config = load_config(path, ["train.lr=0.01", "model.loss_weights={dice: 3}"])
-    assert config["train"]["steps"] == 7 and config["train"]["lr"] == 0.01
+    config = load_config(path, ["train.lr=1e-3", "model.loss_weights={dice: 3}"])
+    assert config["train"]["steps"] == 7 and config["train"]["lr"] == 0.001  # YAML 1.1 says str
     assert config["train"]["batch_size"] == 16  # default kept
     assert config["data"]["kinds"] == {"multi": 2.0}  # free-form maps are replaced whole
     assert config["model"]["loss_weights"] == {"dice": 3}
@@ -54,6 +54,20 @@ def test_short_run_lowers_the_loss_then_resumes(tmp_path):
     steps = [h["step"] for h in resumed["history"]]
     assert steps[:8] == [h["step"] for h in log["history"]] and steps[8:] == [45, 50]
     assert resumed["history"][-1]["loss"] < losses[0]
+
+
+def test_packed_run_with_mask_subsampling_lowers_the_loss(tmp_path):
+    config = load_config(None, [*TINY, "train.steps=30", "train.eval_every=30",
+                                "train.checkpoint_every=1000", "data.commands_per_image=3",
+                                "train.max_mask_objects=4"])  # fmt: skip
+    log = train(config, tmp_path / "model", tmp_path / "checkpoints", progress=False)
+    losses = [h["loss"] for h in log["history"]]
+    assert sum(losses[-2:]) < 0.8 * sum(losses[:2]), losses
+    refcoco = load_config(None, ["data.dataset=refcoco", "data.commands_per_image=2"])
+    with pytest.raises(ValueError, match="ShapesRef only"):
+        build_data({**refcoco, "data": {**refcoco["data"], "refcoco": {
+            "refs": "r", "instances": "i", "images": "d", "train_split": "train",
+            "val_split": "val"}}})  # fmt: skip
 
 
 def test_cli_rejects_bad_overrides(tmp_path, capsys):

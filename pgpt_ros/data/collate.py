@@ -9,9 +9,18 @@ module only lays samples out as tensors:
     target_boxes (K, 4)                normalised xyxy, one per answer <vis>, samples in order
     target_masks (K, M, M)             float in [0, 1] (area-resized), same order
     num_targets (B,)                   objects per sample (K = sum)
+
+``Collator.pack`` lays out several commands about one image in one row instead: the shared
+prompt prefix (up to the image tokens) once, then each command and answer as a segment that sees
+only the prefix and itself. ``attention_mask`` is then a (B, 1, T, T) additive mask and
+``position_ids`` (B, T) restart every segment where a lone command would start, so each segment
+is computed exactly as its own sequence would be, while the 64 image tokens that dominate a tiny
+model's sequence are run once per image instead of once per command.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -74,19 +83,75 @@ class Collator:
             input_ids[row, : len(ids)] = torch.tensor(ids)
             labels[row, : len(lab)] = torch.tensor(lab)
             attention_mask[row, : len(ids)] = 1
-        boxes = [normalised_boxes(s) for s in samples]
-        masks = [resize_masks(s.masks, cfg.mask_size) for s in samples]
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": labels,
             "pixel_values": preprocess_images([s.image for s in samples], cfg.image_size),
-            "target_boxes": torch.from_numpy(np.concatenate(boxes).reshape(-1, 4)),
-            "target_masks": torch.from_numpy(
-                np.concatenate(masks).reshape(-1, cfg.mask_size, cfg.mask_size)
-            ),
+            **self._targets(samples),
             "num_targets": torch.tensor([s.num_targets for s in samples]),
         }
+
+    def pack(self, groups: Sequence[Sequence[Sample]]) -> dict[str, torch.Tensor]:
+        """One row per group of commands about the same image (see the module docstring)."""
+        cfg = self.config
+        rows = []
+        for group in groups:
+            if not group or any(s.image is not group[0].image for s in group):
+                raise ValueError("each group must be one or more samples sharing one image")
+            encoded = [self.encode(s) for s in group]
+            prefix = _image_prefix_length(encoded[0][0], cfg.image_token_id)
+            if any(ids[:prefix] != encoded[0][0][:prefix] for ids, _ in encoded):
+                raise ValueError("packing needs a prompt template whose text before the image "
+                                 "does not contain the command")  # fmt: skip
+            ids, labels = list(encoded[0][0][:prefix]), [IGNORE_INDEX] * prefix
+            segments = []
+            for seg_ids, seg_labels in encoded:
+                segments.append((len(ids), len(ids) + len(seg_ids) - prefix))
+                ids += seg_ids[prefix:]
+                labels += seg_labels[prefix:]
+            rows.append((ids, labels, prefix, segments))
+        length = max(len(ids) for ids, *_ in rows)
+        input_ids = torch.full((len(rows), length), cfg.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
+        position_ids = torch.arange(length).repeat(len(rows), 1)
+        allowed = torch.eye(length, dtype=torch.bool).repeat(len(rows), 1, 1)  # padding: itself
+        causal = torch.ones(length, length, dtype=torch.bool).tril()
+        for row, (ids, lab, prefix, segments) in enumerate(rows):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            labels[row, : len(lab)] = torch.tensor(lab)
+            allowed[row, :prefix, :prefix] = causal[:prefix, :prefix]
+            for start, end in segments:
+                allowed[row, start:end, :prefix] = True
+                allowed[row, start:end, start:end] = causal[: end - start, : end - start]
+                position_ids[row, start:end] = torch.arange(prefix, prefix + end - start)
+        mask = torch.zeros(allowed.shape, dtype=torch.float32)
+        mask.masked_fill_(~allowed, torch.finfo(torch.float32).min)
+        samples = [s for group in groups for s in group]
+        return {
+            "input_ids": input_ids,
+            "attention_mask": mask[:, None],
+            "position_ids": position_ids,
+            "labels": labels,
+            "pixel_values": preprocess_images([g[0].image for g in groups], cfg.image_size),
+            **self._targets(samples),
+            "num_targets": torch.tensor([sum(s.num_targets for s in g) for g in groups]),
+        }
+
+    def _targets(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        """Normalised boxes and resized masks of every target, samples in order."""
+        size = self.config.mask_size
+        boxes = [normalised_boxes(s) for s in samples]
+        masks = [resize_masks(s.masks, size) for s in samples]
+        return {
+            "target_boxes": torch.from_numpy(np.concatenate(boxes).reshape(-1, 4)),
+            "target_masks": torch.from_numpy(np.concatenate(masks).reshape(-1, size, size)),
+        }
+
+
+def _image_prefix_length(ids: list[int], image_token_id: int) -> int:
+    """Number of prompt ids up to and including the last image token."""
+    return max(i for i, token in enumerate(ids) if token == image_token_id) + 1
 
 
 def collate(samples: list[Sample], model: PerceptionGPT) -> dict[str, torch.Tensor]:

@@ -86,7 +86,6 @@ class ModelOutput:
 
     loss: torch.Tensor
     losses: dict[str, torch.Tensor]
-    logits: torch.Tensor
     boxes: torch.Tensor | None = None
     mask_logits: torch.Tensor | None = None
     iou: torch.Tensor | None = None
@@ -323,31 +322,50 @@ class PerceptionGPT(nn.Module):
         pixel_values: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         vis_boxes: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced pass: last-layer states (B, T, d) after the final norm, and image_feats."""
+        """Teacher-forced pass: last-layer states (B, T, d) after the final norm, and image_feats.
+
+        ``attention_mask`` is (B, T) padding or, with ``position_ids``, a packed batch's
+        (B, 1, T, T) additive mask (see ``Collator.pack``).
+        """
         image_feats = self.encode_image(pixel_values)
         embeds = self.embed_inputs(input_ids, image_feats, vis_boxes)
-        out = self.language_model(inputs_embeds=embeds, attention_mask=attention_mask)
+        out = self.language_model(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids
+        )
         return out.last_hidden_state, image_feats
 
     # ------------------------------------------------------------------------------------ training
-    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+    def forward(
+        self, batch: dict[str, torch.Tensor], max_mask_objects: int | None = None
+    ) -> ModelOutput:
         """Loss on a collated batch (see ``pgpt_ros.data.collate``).
 
         The ``<vis>`` tokens of the answer are fed the ground-truth boxes (teacher forcing), and the
         mask decoder is prompted with the ground-truth box for the same reason.
+
+        ``max_mask_objects`` trains the mask decoder on that many randomly chosen objects of the
+        batch (all when None): it runs per object at full mask resolution and cost as much as the
+        whole LLM on the tiny model, while segmenting inside a given box needs few examples.
+        ``mask_logits`` then has a row per chosen object, in batch order.
         """
         labels = batch["labels"]
         target_boxes = batch.get("target_boxes")
         hidden, image_feats = self.hidden_states(
-            batch["input_ids"], batch["pixel_values"], batch.get("attention_mask"), target_boxes
+            batch["input_ids"],
+            batch["pixel_values"],
+            batch.get("attention_mask"),
+            target_boxes,
+            batch.get("position_ids"),
         )
-        logits = self.backbone.lm_head(hidden)
-        lm = F.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
-        )
+        # Logits only where a label is: most positions are image tokens, and the vocabulary
+        # projection over all of them was a fifth of a tiny model's training step.
+        supervised = labels[:, 1:] != IGNORE_INDEX
+        logits = self.backbone.lm_head(hidden[:, :-1][supervised])
+        lm = F.cross_entropy(logits.float(), labels[:, 1:][supervised])
         parts = {"lm": lm}
-        out = ModelOutput(loss=lm, losses=parts, logits=logits)
+        out = ModelOutput(loss=lm, losses=parts)
         if self.config.head == "perception":
             states, index = gather_vis_states(hidden, labels, self.config.vis_token_id)
             zero = hidden.sum() * 0.0
@@ -355,9 +373,18 @@ class PerceptionGPT(nn.Module):
             if len(states):
                 feats = image_feats[index]
                 boxes = self.box_decoder(states, feats)
-                masks = self.mask_decoder(states, feats, target_boxes, batch["pixel_values"][index])
+                chosen = torch.arange(len(states), device=states.device)
+                if max_mask_objects is not None and len(states) > max_mask_objects:
+                    chosen = torch.randperm(len(states))[:max_mask_objects].sort().values
+                    chosen = chosen.to(states.device)
+                masks = self.mask_decoder(
+                    states[chosen],
+                    feats[chosen],
+                    target_boxes[chosen],
+                    batch["pixel_values"][index[chosen]],
+                )
                 iou = self.score_head(states, boxes.detach())
-                target_masks = batch["target_masks"].to(masks.dtype)
+                target_masks = batch["target_masks"][chosen].to(masks.dtype)
                 parts.update(
                     l1=losses.l1_loss(boxes, target_boxes),
                     giou=losses.giou_loss(boxes, target_boxes),
