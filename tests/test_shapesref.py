@@ -198,3 +198,18 @@ def test_commands_about_one_scene_are_distinct_and_deterministic():
     np.testing.assert_array_equal(again[0].image, dataset.commands(7, 4)[0].image)
     with pytest.raises(ValueError, match="at least 1"):
         dataset.commands(0, 0)
+
+
+def test_shapes_of_one_colour_never_touch():
+    """Two touching shapes of one colour are one blob: their boundary would be invisible."""
+    from pgpt_ros.data.shapesref import _dilate
+
+    pairs = 0
+    for seed in range(150):
+        objects = ShapesRef.scene(seed, width=64, height=64).objects
+        for i, a in enumerate(objects):
+            for b in objects[i + 1 :]:
+                if a.colour == b.colour:
+                    pairs += 1
+                    assert not (_dilate(a.mask, 1) & b.mask).any(), (seed, a.name, b.name)
+    assert pairs > 20  # the rule was exercised

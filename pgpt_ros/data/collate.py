@@ -9,6 +9,8 @@ module only lays samples out as tensors:
     target_boxes (K, 4)                normalised xyxy, one per answer <vis>, samples in order
     target_masks (K, M, M)             float in [0, 1] (area-resized), same order
     num_targets (B,)                   objects per sample (K = sum)
+    patch_targets (B, N, C)            class fractions per image token, when the model has a
+                                       patch classifier and every sample a ``class_map``
 
 ``Collator.pack`` lays out several commands about one image in one row instead: the shared
 prompt prefix (up to the image tokens) once, then each command and answer as a segment that sees
@@ -90,6 +92,7 @@ class Collator:
             "pixel_values": preprocess_images([s.image for s in samples], cfg.image_size),
             **self._targets(samples),
             "num_targets": torch.tensor([s.num_targets for s in samples]),
+            **self._patch_targets(samples),
         }
 
     def pack(self, groups: Sequence[Sequence[Sample]]) -> dict[str, torch.Tensor]:
@@ -136,6 +139,7 @@ class Collator:
             "pixel_values": preprocess_images([g[0].image for g in groups], cfg.image_size),
             **self._targets(samples),
             "num_targets": torch.tensor([sum(s.num_targets for s in g) for g in groups]),
+            **self._patch_targets([g[0] for g in groups]),
         }
 
     def _targets(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
@@ -147,6 +151,31 @@ class Collator:
             "target_boxes": torch.from_numpy(np.concatenate(boxes).reshape(-1, 4)),
             "target_masks": torch.from_numpy(np.concatenate(masks).reshape(-1, size, size)),
         }
+
+    def _patch_targets(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        """``{"patch_targets": (B, N, C)}``, or nothing without a classifier or class maps."""
+        classes = self.config.patch_classes
+        if not classes or any(s.class_map is None for s in samples):
+            return {}
+        grid = int(round(self.config.num_image_tokens**0.5))
+        return {"patch_targets": torch.from_numpy(
+            np.stack([class_fractions(s.class_map, grid, classes) for s in samples])
+        )}  # fmt: skip
+
+
+def class_fractions(class_map: np.ndarray, grid: int, classes: int, sub: int = 4) -> np.ndarray:
+    """HxW class ids -> (grid * grid, classes) float32 share of each class in each patch.
+
+    The map is stretched like the image (nearest, ``sub`` x ``sub`` samples per patch), so the
+    patches line up with the image tokens (row-major).
+    """
+    if int(class_map.max(initial=0)) >= classes:
+        raise ValueError(f"class_map holds class {class_map.max()}, the model has {classes}")
+    side = grid * sub
+    small = np.asarray(Image.fromarray(class_map).resize((side, side), Image.Resampling.NEAREST))
+    onehot = np.eye(classes, dtype=np.float32)[small]  # (side, side, C)
+    blocks = onehot.reshape(grid, sub, grid, sub, classes).mean(axis=(1, 3))
+    return blocks.reshape(grid * grid, classes)
 
 
 def _image_prefix_length(ids: list[int], image_token_id: int) -> int:

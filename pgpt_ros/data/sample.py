@@ -24,6 +24,9 @@ class Sample:
         kind (str): the expression kind ("attribute", "relation", "extreme", "multi", "absent").
             N == 0 means the command refers to nothing in the image.
         meta (dict): free-form provenance (seed, source file, annotation ids).
+        class_map (np.ndarray | None): HxW uint8, the class of the object seen at each pixel
+            (0: background), when the dataset knows every object (ShapesRef does, RefCOCO does
+            not); it trains the model's optional patch classifier.
     """
 
     image: np.ndarray
@@ -33,6 +36,7 @@ class Sample:
     masks: np.ndarray
     kind: str
     meta: dict = field(default_factory=dict)
+    class_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.phrases)
@@ -42,6 +46,10 @@ class Sample:
             raise ValueError(
                 f"masks must be ({n}, {self.image.shape[0]}, {self.image.shape[1]}), "
                 f"got {self.masks.shape}"
+            )
+        if self.class_map is not None and self.class_map.shape != self.image.shape[:2]:
+            raise ValueError(
+                f"class_map must be {self.image.shape[:2]}, got {self.class_map.shape}"
             )
 
     @property

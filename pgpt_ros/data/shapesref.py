@@ -58,6 +58,16 @@ EXTREMES: tuple[str, ...] = (
     "bottommost",
 )
 
+# Patch classes for the training-only patch classifier: 0 is background, then every
+# (colour, shape) pair.
+NUM_CLASSES = 1 + len(COLOURS) * len(SHAPES)
+
+
+def object_class(colour: str, shape: str) -> int:
+    """The patch class of a ``colour`` ``shape`` (1 .. NUM_CLASSES - 1)."""
+    return 1 + list(COLOURS).index(colour) * len(SHAPES) + SHAPES.index(shape)
+
+
 # Seeds of different splits never meet: the split id is the first word of the seed sequence.
 SPLIT_IDS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 _SCENE_STREAM = 3  # ShapesRef.scene(seed) draws from its own stream, apart from every split
@@ -68,6 +78,8 @@ REFERENCE_SIDE = 128
 # size extreme by this area ratio, so that no expression hinges on a pixel.
 POSITION_MARGIN = 0.08
 AREA_RATIO = 1.4
+# Pixels of the reference raster between two shapes of the same colour (2 px at 64 x 64).
+SAME_COLOUR_GAP = 4
 
 _SINGULAR_TEMPLATES = ("{}", "the {}", "find the {}", "where is the {}?", "locate the {}",
                        "show me the {}", "point to the {}")  # fmt: skip
@@ -202,6 +214,19 @@ def mask_to_box(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
 
 
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Grows a boolean mask by ``steps`` pixels (4-neighbourhood)."""
+    grown = mask.copy()
+    for _ in range(steps):
+        step = grown.copy()
+        step[1:] |= grown[:-1]
+        step[:-1] |= grown[1:]
+        step[:, 1:] |= grown[:, :-1]
+        step[:, :-1] |= grown[:, 1:]
+        grown = step
+    return grown
+
+
 def _reference_size(width: int, height: int) -> tuple[int, int]:
     side = min(width, height)
     return round(REFERENCE_SIDE * width / side), round(REFERENCE_SIDE * height / side)
@@ -248,6 +273,14 @@ def _layout(rng: np.random.Generator, config: SceneConfig, width: int, height: i
             colour = str(rng.choice(config.colours))
             shape = str(rng.choice(config.shapes))
             mask = _shape_mask(shape, centre, radius, ref_w, ref_h)
+            # Shapes of one colour never touch: their union would be one blob whose inner
+            # boundary (which the ground truth draws) no one could see.
+            near = _dilate(mask, SAME_COLOUR_GAP)
+            if any(
+                p["colour"] == colour and (near & f).any()
+                for p, f in zip(placed, full, strict=True)
+            ):
+                continue
             visible = _visible_masks([*full, mask])
             if all(
                 v.sum() >= config.min_visible * f.sum() for v, f in zip(visible, full, strict=False)
@@ -462,6 +495,9 @@ def to_sample(scene: Scene, expression: Expression) -> Sample:
     h, w = scene.image.shape[:2]
     objects = [{"name": o.name, "colour": o.colour, "shape": o.shape, "box": o.box.tolist(),
                 "ref_centre": list(o.ref_centre), "ref_area": o.ref_area} for o in scene.objects]  # fmt: skip
+    class_map = np.zeros(scene.image.shape[:2], np.uint8)
+    for o in scene.objects:
+        class_map[o.mask] = object_class(o.colour, o.shape)
     return Sample(
         image=scene.image,
         command=expression.command,
@@ -476,6 +512,7 @@ def to_sample(scene: Scene, expression: Expression) -> Sample:
             "targets": list(targets),
             **expression.meta,
         },  # fmt: skip
+        class_map=class_map,
     )
 
 

@@ -31,6 +31,7 @@ class LossWeights:
     bce: float = 2.0
     dice: float = 1.0
     iou: float = 1.0
+    patch: float = 1.0
 
 
 @dataclass
@@ -49,6 +50,9 @@ class PerceptionGPTConfig:
             ``SamMaskDecoder`` with ``sam`` holding a ``SamConfig`` dict).
         mask_size (int): side of the mask logits, which cover the full image.
         head_width (int): width inside the heads (the LLM width is projected down to it).
+        patch_classes (int): classes of the training-only patch head (0: none). It predicts
+            which kind of object covers each image token, a dense signal that teaches a vision
+            tower trained from scratch what the LLM must later find (see ``PatchClassifier``).
         vis_token_id, image_token_id, eos_token_id, pad_token_id (int): filled by the builder
             from the tokenizer (-1 until then).
         lora (dict | None): ``{"r", "alpha", "dropout"}`` once ``add_lora`` ran, so a saved
@@ -64,6 +68,7 @@ class PerceptionGPTConfig:
     mask_decoder: Literal["lite", "sam"] = "lite"
     mask_size: int = 32
     head_width: int = 64
+    patch_classes: int = 0
     sam: dict[str, Any] | None = None
     loss_weights: LossWeights = field(default_factory=LossWeights)
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE

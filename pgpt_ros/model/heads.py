@@ -166,3 +166,20 @@ class ScoreHead(nn.Module):
         """(B, d), (B, 4) -> (B,) predicted IoU in [0, 1]."""
         x = torch.cat([self.state(vis_state), boxes], dim=-1)
         return torch.sigmoid(self.mlp(x)).squeeze(-1)
+
+
+class PatchClassifier(nn.Module):
+    """Training only: which object class covers each image token, from the projector outputs.
+
+    A tiny model trained from random weights otherwise learns what is where only through the
+    answer tokens, one object per command; this head gives every image token a label every step
+    (soft: the class fractions of its patch). Inference never calls it.
+    """
+
+    def __init__(self, *, hidden_size: int, classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, classes)
+
+    def forward(self, image_feats: torch.Tensor) -> torch.Tensor:
+        """(B, N, d) -> (B, N, classes) logits."""
+        return self.linear(image_feats)

@@ -39,7 +39,7 @@ from transformers import (
 
 from pgpt_ros.model import losses, tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
-from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, ScoreHead
+from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, PatchClassifier, ScoreHead
 from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
 
@@ -243,6 +243,9 @@ class PerceptionGPT(nn.Module):
                 sam=config.sam,
             )
             self.score_head = ScoreHead(hidden_size=d, width=w)
+        self.patch_classifier: PatchClassifier | None = None
+        if config.patch_classes:
+            self.patch_classifier = PatchClassifier(hidden_size=d, classes=config.patch_classes)
 
     # ----------------------------------------------------------------------------- building blocks
     @property
@@ -393,6 +396,9 @@ class PerceptionGPT(nn.Module):
                     iou=F.mse_loss(iou, losses.box_iou(boxes, target_boxes).detach()),
                 )
                 out.boxes, out.mask_logits, out.iou = boxes, masks, iou
+        if self.patch_classifier is not None and "patch_targets" in batch:
+            logits = self.patch_classifier(image_feats).flatten(0, 1).float()
+            parts["patch"] = F.cross_entropy(logits, batch["patch_targets"].flatten(0, 1))
         weights = self.config.loss_weights
         out.loss = sum(getattr(weights, name) * value for name, value in parts.items())
         return out
@@ -732,6 +738,7 @@ _GROUP_PATTERNS = [
     ("box encoder", re.compile(r"^box_encoder\.")),
     ("mask decoder", re.compile(r"^mask_decoder\.")),
     ("score head", re.compile(r"^score_head\.")),
+    ("patch classifier (training only)", re.compile(r"^patch_classifier\.")),
 ]
 
 
