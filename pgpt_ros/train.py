@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
         "mask_decoder": "lite",
         "mask_size": 32,
         "head_width": 64,
+        "vision_stem": "patch",  # "conv": stride-2 convolutions instead of the patch projection
         "patch_classes": 0,  # > 0: the training-only patch classifier (ShapesRef: 25)
         "loss_weights": {},
     },

@@ -86,3 +86,40 @@ def test_rasterize_boxes_matches_hard_box_away_from_edges():
     hard = torch.zeros(8, 8)
     hard[0:4, 2:6] = 1.0
     torch.testing.assert_close(soft, hard, atol=1e-3, rtol=0)
+
+
+def test_conv_stem_keeps_the_token_grid_and_sees_beyond_its_patch():
+    from pgpt_ros.model.vision_stem import ConvStem
+
+    stem = ConvStem(width=32, patch_size=8)
+    pixels = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    out = stem(pixels)
+    assert out.shape == (1, 32, 8, 8) and stem.weight.dtype == torch.float32
+    out[0, :, 3, 3].sum().backward()  # token (3, 3) covers pixels 24..31
+    seen = pixels.grad[0].abs().sum(0).nonzero()
+    low, high = int(seen.min()), int(seen.max())
+    assert low < 24 and high > 31  # its receptive field is wider than the patch
+    assert 24 - low == high - 31  # and centred on it, where the heads place the token
+    with pytest.raises(ValueError, match="power-of-two"):
+        ConvStem(width=32, patch_size=6)
+
+
+def test_patch_classifier_trains_only_with_class_maps():
+    from pgpt_ros.data.collate import Collator
+    from pgpt_ros.data.shapesref import NUM_CLASSES, ShapesRef
+    from pgpt_ros.model import PerceptionGPTConfig, build_model
+
+    torch.manual_seed(0)
+    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64,
+                                      mask_size=8, patch_classes=NUM_CLASSES)  # fmt: skip
+    model = build_model(config).train()
+    samples = [ShapesRef("val", image_size=32, length=4)[i] for i in range(4)]
+    batch = Collator(model)(samples)
+    assert batch["patch_targets"].shape == (4, config.num_image_tokens, NUM_CLASSES)
+    torch.testing.assert_close(batch["patch_targets"].sum(-1), torch.ones(4, 16))
+    out = model(batch)
+    out.loss.backward()
+    assert out.losses["patch"] > 0 and model.patch_classifier.linear.weight.grad.abs().sum() > 0
+    for s in samples:
+        s.class_map = None  # RefCOCO-like data: no dense labels, no patch loss
+    assert "patch" not in model(Collator(model)(samples)).losses

@@ -71,8 +71,9 @@ def test_config_round_trips_through_json():
         {"box_decoder": "mlp"},
         {"head": "text_coords"},
         {"mask_decoder": "sam", "sam": tiny_sam_config()},
+        {"vision_stem": "conv", "patch_classes": 5},
     ],
-    ids=["query-lite", "mlp", "text_coords", "sam"],
+    ids=["query-lite", "mlp", "text_coords", "sam", "conv-stem"],
 )
 def test_save_load_round_trip_gives_identical_outputs(tmp_path, image, overrides):
     torch.manual_seed(0)

@@ -50,6 +50,8 @@ class PerceptionGPTConfig:
             ``SamMaskDecoder`` with ``sam`` holding a ``SamConfig`` dict).
         mask_size (int): side of the mask logits, which cover the full image.
         head_width (int): width inside the heads (the LLM width is projected down to it).
+        vision_stem (str): "patch" (CLIP's patch projection) or "conv" (stride-2 convolutions,
+            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``).
         patch_classes (int): classes of the training-only patch head (0: none). It predicts
             which kind of object covers each image token, a dense signal that teaches a vision
             tower trained from scratch what the LLM must later find (see ``PatchClassifier``).
@@ -68,6 +70,7 @@ class PerceptionGPTConfig:
     mask_decoder: Literal["lite", "sam"] = "lite"
     mask_size: int = 32
     head_width: int = 64
+    vision_stem: Literal["patch", "conv"] = "patch"
     patch_classes: int = 0
     sam: dict[str, Any] | None = None
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -90,6 +93,7 @@ class PerceptionGPTConfig:
             "head": ("perception", "text_coords"),
             "box_decoder": ("query", "mlp"),
             "mask_decoder": ("lite", "sam"),
+            "vision_stem": ("patch", "conv"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

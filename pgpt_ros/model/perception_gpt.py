@@ -42,6 +42,7 @@ from pgpt_ros.model.config import PerceptionGPTConfig
 from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, PatchClassifier, ScoreHead
 from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
+from pgpt_ros.model.vision_stem import ConvStem
 
 CONFIG_NAME = "pgpt_config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -225,6 +226,12 @@ class PerceptionGPT(nn.Module):
         self.config = config
         self.tokenizer = tokenizer
         self.backbone = backbone or LlavaForConditionalGeneration(config.llava_config())
+        if config.vision_stem == "conv":
+            vision = config.backbone["vision_config"]
+            embeddings = self.backbone.model.vision_tower.embeddings
+            embeddings.patch_embedding = ConvStem(
+                width=vision["hidden_size"], patch_size=vision["patch_size"]
+            )
         d, w = config.hidden_size, config.head_width
         grid = config.image_size // config.backbone["vision_config"]["patch_size"]
         self.box_decoder: nn.Module | None = None
