@@ -26,6 +26,7 @@ import argparse
 import copy
 import json
 import math
+import re
 import shutil
 import sys
 import time
@@ -91,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
         "weight_decay": 0.01,
         "grad_clip": 1.0,  # 5e-4 without clipping diverged on these models (model-notes.md)
         "max_mask_objects": None,  # train the mask decoder on this many objects per step
+        # learning-rate factor of the vision tower, projector and patch classifier: a tower
+        # trained from scratch learned shapes several times faster at 6e-3 than at the LLM's 1e-3
+        "vision_lr_scale": 1.0,
         "log_every": 50,
         "eval_every": 500,
         "eval_size": 100,  # validation commands decoded at each evaluation
@@ -295,17 +299,25 @@ def latest_checkpoint(directory: Path) -> Path | None:
 # ----------------------------------------------------------------------------- the loop
 
 
+# The vision tower, its projector and the patch classifier: what ``vision_lr_scale`` speeds up.
+_VISION = re.compile(r"backbone\.model\.(vision_tower|multi_modal_projector)\.|patch_classifier\.")
+
+
 def _optimizer_factory(config: dict):
     train = config["train"]
 
     def make(model) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
+        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
         for name, param in model.named_parameters():
             if param.requires_grad:
-                (no_decay if param.ndim < 2 or "norm" in name else decay).append(param)
-        groups = [{"params": decay, "weight_decay": train["weight_decay"]},
-                  {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
-        return torch.optim.AdamW(groups, lr=train["lr"])
+                decays = param.ndim >= 2 and "norm" not in name
+                groups.setdefault((decays, bool(_VISION.match(name))), []).append(param)
+        return torch.optim.AdamW(
+            [{"params": params, "weight_decay": train["weight_decay"] if decays else 0.0,
+              "lr_scale": train["vision_lr_scale"] if vision else 1.0}
+             for (decays, vision), params in sorted(groups.items())],
+            lr=train["lr"],
+        )  # fmt: skip
 
     return make
 
@@ -354,7 +366,7 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
         batch = {k: v.to(accelerator.device) for k, v in tensors.items()}
         lr = tr["lr"] * _lr_factor(step, tr)  # a function of the step, so resume needs no state
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         output = model(batch, tr["max_mask_objects"])
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(output.loss)
