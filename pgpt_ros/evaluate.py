@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.metrics import RefMetrics
+from pgpt_ros.model.distinct import distinct_detections
 
 
 @dataclass
@@ -60,7 +61,8 @@ def has_mask_head(model) -> bool:
 
 
 def predict(model, sample: Sample, max_new_tokens: int = 48) -> Prediction:
-    """Runs ``model.answer`` on one sample and converts the detections to the sample's pixels.
+    """Runs ``model.answer`` on one sample and converts the detections to the sample's pixels,
+    repeats of one object dropped as ``Perceiver.locate`` does.
 
     ``masks`` is None for a model without a mask head, so mask metrics skip it (an empty answer
     must not count as a perfect mask).
@@ -69,7 +71,7 @@ def predict(model, sample: Sample, max_new_tokens: int = 48) -> Prediction:
     start = time.perf_counter()
     answer = model.answer(sample.image, sample.command, max_new_tokens=max_new_tokens)
     seconds = time.perf_counter() - start
-    dets = answer.detections
+    dets = distinct_detections(answer.detections)  # each object once, as the node publishes
     scale = np.array([w, h, w, h], np.float32)
     boxes = np.array([d.box * scale for d in dets], np.float32).reshape(-1, 4)
     masks = None

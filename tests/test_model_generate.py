@@ -143,3 +143,19 @@ def test_answer_rejects_bad_images(model):
         model.answer(np.zeros((8, 8), dtype=np.uint8), COMMAND)
     with pytest.raises(ValueError, match="uint8"):
         model.answer(np.zeros((8, 8, 3), dtype=np.float32), COMMAND)
+
+
+def test_distinct_detections_drops_a_second_box_on_one_object():
+    from pgpt_ros.model import Detection
+    from pgpt_ros.model.distinct import distinct_detections
+
+    def det(phrase, box):
+        return Detection(phrase, np.array(box, np.float32), None, 0.5)
+
+    circle = det("blue circle", [0.1, 0.1, 0.3, 0.3])
+    star = det("green star", [0.5, 0.5, 0.7, 0.7])
+    again = det("blue circle", [0.11, 0.1, 0.31, 0.3])  # IoU 0.9 with the first
+    beside = det("blue square", [0.1, 0.1, 0.3, 0.4])  # IoU 0.67: another object, kept
+    kept = distinct_detections([circle, star, again, beside])
+    assert [d is k for d, k in zip(kept, [circle, star, beside], strict=True)] == [True] * 3
+    assert distinct_detections([]) == []

@@ -28,6 +28,7 @@ from pgpt_ros.model import (
     PerceptionGPTConfig,
     build_model,
 )
+from pgpt_ros.model.distinct import distinct_detections
 from pgpt_ros.runtime.decoder import LogitsProcessor, StaticDecoder
 from pgpt_ros.runtime.frame_cache import CachedFrame, FrameCache, prefix_length
 from pgpt_ros.runtime.heads import BACKENDS, HeadBackend, TorchHeads, select_head_backend
@@ -218,8 +219,8 @@ class Perceiver:
         max_objects: int = 8,
         with_masks: bool = True,
     ) -> Perception:
-        """Answers ``command`` about ``image`` (HxWx3 uint8 RGB) in source-image pixels.
-        ``image_id`` names the frame: see ``answer``."""
+        """Answers ``command`` about ``image`` (HxWx3 uint8 RGB) in source-image pixels, each object
+        once (``distinct_detections``). ``image_id`` names the frame: see ``answer``."""
         start = time.perf_counter()
         answer = self.answer(
             image,
@@ -229,7 +230,8 @@ class Perceiver:
             max_objects=max_objects,
         )
         height, width = image.shape[:2]
-        detections = [to_pixels(d, width, height, with_masks) for d in answer.detections]
+        found = distinct_detections(answer.detections)
+        detections = [to_pixels(d, width, height, with_masks) for d in found]
         return Perception(answer.text, detections, answer.num_tokens, time.perf_counter() - start)
 
     def warmup(self, command: str = "find the object") -> None:
