@@ -193,6 +193,8 @@ def test_commands_about_one_scene_are_distinct_and_deterministic():
         assert all(s.meta["objects"] == group[0].meta["objects"] for s in group)
         kinds_seen |= {s.kind for s in group}
     assert kinds_seen == set(KINDS)
+    assert dataset.commands(5, 3)[0].command == dataset[5].command  # the first is self[i]
+    np.testing.assert_array_equal(dataset.commands(5, 3)[0].image, dataset[5].image)
     again = dataset.commands(7, 4)
     assert [s.command for s in again] == [s.command for s in dataset.commands(7, 4)]
     np.testing.assert_array_equal(again[0].image, dataset.commands(7, 4)[0].image)

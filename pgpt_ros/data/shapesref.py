@@ -556,53 +556,42 @@ class ShapesRef:
         return self.length
 
     def __getitem__(self, index: int) -> Sample:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} samples")
-        seed = (SPLIT_IDS[self.split], self.seed, int(index))
-        rng = np.random.default_rng(seed)
-        kind = str(rng.choice(self.kinds, p=self.kind_p))
-        # Redraw the scene until it supports the kind (a relation needs two shapes, ...).
-        for _ in range(100):
-            scene = render_scene(rng, self.config, self.width, self.height, seed)
-            candidates = _expressions(scene, kind, self.config)
-            if candidates:
-                expression = candidates[int(rng.integers(len(candidates)))]
-                return to_sample(scene, _phrase_command(rng, expression))
-        raise RuntimeError(f"no scene supports {kind!r} expressions with {self.config}")
+        return self.commands(index, 1)[0]
 
     def commands(self, index: int, count: int) -> list[Sample]:
-        """Up to ``count`` different commands about one scene (for ``Collator.pack``).
+        """Up to ``count`` different commands about one scene (for ``Collator.pack``); the first
+        is ``self[index]``.
 
         The first command's kind is drawn by the kind weights and the scene redrawn until it
-        supports it, as in ``__getitem__``; the others are drawn by the same weights among the
-        kinds the scene supports. The samples share one image array.
+        supports it (a relation needs two shapes, ...); the others are drawn by the same weights
+        among the kinds the scene supports. The samples share one image array.
         """
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        key = (SPLIT_IDS[self.split], self.seed, int(index), int(count))
+        key = (SPLIT_IDS[self.split], self.seed, int(index))
         rng = np.random.default_rng(key)
-        first = str(rng.choice(self.kinds, p=self.kind_p))
+        kind = str(rng.choice(self.kinds, p=self.kind_p))
         for _ in range(100):
             scene = render_scene(rng, self.config, self.width, self.height, key)
-            pools = {k: _expressions(scene, k, self.config) for k in self.kinds}
-            if pools[first]:
+            pools = {kind: _expressions(scene, kind, self.config)}
+            if pools[kind]:
                 break
         else:
-            raise RuntimeError(f"no scene supports {first!r} expressions with {self.config}")
+            raise RuntimeError(f"no scene supports {kind!r} expressions with {self.config}")
+        if count > 1:
+            pools |= {k: _expressions(scene, k, self.config) for k in self.kinds if k != kind}
         samples = []
-        kind = first
-        while len(samples) < count:
+        while True:
             pool = pools[kind]
             expression = pool.pop(int(rng.integers(len(pool))))
             samples.append(to_sample(scene, _phrase_command(rng, expression)))
-            left = [i for i, k in enumerate(self.kinds) if pools[k] and self.kind_p[i] > 0]
-            if not left:
-                break
+            left = [i for i, k in enumerate(self.kinds) if pools.get(k) and self.kind_p[i] > 0]
+            if len(samples) == count or not left:
+                return samples
             weights = self.kind_p[left] / self.kind_p[left].sum()
             kind = self.kinds[int(rng.choice(left, p=weights))]
-        return samples
 
     def __iter__(self) -> Iterator[Sample]:
         return (self[i] for i in range(self.length))
