@@ -104,6 +104,25 @@ def test_conv_stem_keeps_the_token_grid_and_sees_beyond_its_patch():
         ConvStem(width=32, patch_size=6)
 
 
+def test_image_position_tells_identical_patches_apart_by_place():
+    from pgpt_ros.model import PerceptionGPTConfig, build_model
+
+    torch.manual_seed(0)
+    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64,
+                                      mask_size=8, image_position=True)  # fmt: skip
+    model = build_model(config)
+    same = torch.ones(1, config.num_image_tokens, config.hidden_size)
+    out = model.image_position(same)
+    assert out.shape == same.shape
+    assert torch.cdist(out[0], out[0]).add(torch.eye(16)).min() > 1e-3  # 16 distinct tokens
+    # encode_image adds it; a model without it is unchanged
+    pixels = torch.zeros(1, 3, 32, 32)
+    model.image_position = None
+    plain = model.encode_image(pixels)
+    model.image_position = build_model(config).image_position
+    assert not torch.allclose(model.encode_image(pixels), plain)
+
+
 def test_patch_classifier_trains_only_with_class_maps():
     from pgpt_ros.data.collate import Collator
     from pgpt_ros.data.shapesref import NUM_CLASSES, ShapesRef

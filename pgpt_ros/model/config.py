@@ -55,6 +55,8 @@ class PerceptionGPTConfig:
         patch_classes (int): classes of the training-only patch head (0: none). It predicts
             which kind of object covers each image token, a dense signal that teaches a vision
             tower trained from scratch what the LLM must later find (see ``PatchClassifier``).
+        image_position (bool): add a learned map of each patch's 2-D place to the image tokens
+            (``pgpt_ros.model.image_position``); for towers trained from scratch.
         vis_token_id, image_token_id, eos_token_id, pad_token_id (int): filled by the builder
             from the tokenizer (-1 until then).
         lora (dict | None): ``{"r", "alpha", "dropout"}`` once ``add_lora`` ran, so a saved
@@ -72,6 +74,7 @@ class PerceptionGPTConfig:
     head_width: int = 64
     vision_stem: Literal["patch", "conv"] = "patch"
     patch_classes: int = 0
+    image_position: bool = False
     sam: dict[str, Any] | None = None
     loss_weights: LossWeights = field(default_factory=LossWeights)
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE

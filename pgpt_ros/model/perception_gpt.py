@@ -42,6 +42,7 @@ from pgpt_ros.model.config import PerceptionGPTConfig
 from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, PatchClassifier, ScoreHead
 from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
+from pgpt_ros.model.image_position import ImagePosition
 from pgpt_ros.model.vision_stem import ConvStem
 
 CONFIG_NAME = "pgpt_config.json"
@@ -250,6 +251,9 @@ class PerceptionGPT(nn.Module):
                 sam=config.sam,
             )
             self.score_head = ScoreHead(hidden_size=d, width=w)
+        self.image_position: ImagePosition | None = None
+        if config.image_position:
+            self.image_position = ImagePosition(hidden_size=d, grid=grid)
         self.patch_classifier: PatchClassifier | None = None
         if config.patch_classes:
             self.patch_classifier = PatchClassifier(hidden_size=d, classes=config.patch_classes)
@@ -281,7 +285,8 @@ class PerceptionGPT(nn.Module):
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, N, d) projector outputs: the image tokens and the heads' keys."""
         out = self.backbone.model.get_image_features(pixel_values=pixel_values, return_dict=True)
-        return torch.stack(list(out.pooler_output))
+        feats = torch.stack(list(out.pooler_output))
+        return feats if self.image_position is None else self.image_position(feats)
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.backbone.get_input_embeddings()(input_ids)
@@ -739,6 +744,7 @@ _GROUP_PATTERNS = [
     ("new tokens", re.compile(r"trainable_tokens_delta")),
     ("vision tower", re.compile(r"^backbone\.model\.vision_tower\.")),
     ("projector", re.compile(r"^backbone\.model\.multi_modal_projector\.")),
+    ("image position", re.compile(r"^image_position\.")),
     ("LM embeddings", re.compile(r"embed_tokens|^backbone\.lm_head")),
     ("LM base", re.compile(r"^backbone\.model\.language_model\.")),
     ("box decoder", re.compile(r"^box_decoder\.")),
