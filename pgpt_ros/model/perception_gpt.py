@@ -40,9 +40,9 @@ from transformers import (
 from pgpt_ros.model import losses, tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
 from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, PatchClassifier, ScoreHead
+from pgpt_ros.model.image_position import ImagePosition
 from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
-from pgpt_ros.model.image_position import ImagePosition
 from pgpt_ros.model.vision_stem import ConvStem
 
 CONFIG_NAME = "pgpt_config.json"
