@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "head_width": 64,
         "vision_stem": "patch",  # "conv": stride-2 convolutions instead of the patch projection
         "patch_classes": 0,  # > 0: the training-only patch classifier (ShapesRef: 25)
+        "patch_geometry": False,  # the training-only per-token object box head (ShapesRef)
         "image_position": False,  # add each patch's 2-D place to the image tokens
         "loss_weights": {},
     },
@@ -302,7 +303,7 @@ def latest_checkpoint(directory: Path) -> Path | None:
 
 # The vision tower, its projector and the patch classifier: what ``vision_lr_scale`` speeds up.
 _VISION = re.compile(
-    r"backbone\.model\.(vision_tower|multi_modal_projector)\.|patch_classifier\.|image_position\."
+    r"backbone\.model\.(vision_tower|multi_modal_projector)\.|patch_(classifier|geometry)\.|image_position\."
 )
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pgpt_ros.data.collate import Collator, collate, resize_masks
+from pgpt_ros.data.collate import Collator, collate, object_geometry, resize_masks
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.model import PerceptionGPTConfig, build_model, tokens
 from pgpt_ros.model.perception_gpt import IGNORE_INDEX
@@ -105,3 +105,23 @@ def test_pack_rejects_groups_that_do_not_share_an_image(model):
     b = sample([[0, 0, 40, 20]], ["red circle"])  # an equal image, but another array
     with pytest.raises(ValueError, match="sharing one image"):
         Collator(model).pack([[a, b]])
+
+
+def test_object_geometry_gives_each_patch_the_box_of_its_object():
+    ids = np.zeros((32, 64), np.uint8)  # a wide image: boxes are normalised per axis
+    ids[0:16, 0:32] = 1  # object 1: the top-left quarter, patches 0, 1, 4, 5 of the 4 x 4 grid
+    ids[16:24, 48:64] = 2  # object 2: exactly patch 11 (row 2, column 3; patches are 8 x 16 px)
+    geometry, weight = object_geometry(ids, grid=4)
+    first = np.array([0.25, 0.25, 0.5, 0.5], np.float32)
+    for p in (0, 1, 4, 5):
+        np.testing.assert_allclose(geometry[p], first, atol=1e-6)
+        assert weight[p] == 1.0
+    np.testing.assert_allclose(geometry[11], [0.875, 0.625, 0.25, 0.25], atol=1e-6)
+    assert weight[11] == 1.0
+    assert weight.sum() == 5.0 and not geometry[weight == 0].any()  # background: no target
+    half = ids.copy()
+    half[0:16, 0:32] = 0
+    half[0:4, 0:32] = 1  # object 1 now covers the top half of patches 0 and 1 only
+    geometry, weight = object_geometry(half, grid=4)
+    assert weight[0] == weight[1] == 0.5 and weight[4] == 0
+    np.testing.assert_allclose(geometry[0], [0.25, 0.0625, 0.5, 0.125], atol=1e-6)

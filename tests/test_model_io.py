@@ -71,7 +71,7 @@ def test_config_round_trips_through_json():
         {"box_decoder": "mlp"},
         {"head": "text_coords"},
         {"mask_decoder": "sam", "sam": tiny_sam_config()},
-        {"vision_stem": "conv", "patch_classes": 5, "image_position": True},
+        {"vision_stem": "conv", "patch_classes": 5, "patch_geometry": True, "image_position": True},
     ],
     ids=["query-lite", "mlp", "text_coords", "sam", "conv-stem"],
 )

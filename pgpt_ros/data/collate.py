@@ -11,6 +11,9 @@ module only lays samples out as tensors:
     num_targets (B,)                   objects per sample (K = sum)
     patch_targets (B, N, C)            class fractions per image token, when the model has a
                                        patch classifier and every sample a ``class_map``
+    patch_geometry (B, N, 4)           (cx, cy, w, h) of the object under each image token and
+    patch_geometry_weight (B, N)       the share of the token it covers, when the model has a
+                                       patch geometry head and every sample an ``instance_map``
 
 ``Collator.pack`` lays out several commands about one image in one row instead: the shared
 prompt prefix (up to the image tokens) once, then each command and answer as a segment that sees
@@ -153,14 +156,18 @@ class Collator:
         }
 
     def _patch_targets(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
-        """``{"patch_targets": (B, N, C)}``, or nothing without a classifier or class maps."""
-        classes = self.config.patch_classes
-        if not classes or any(s.class_map is None for s in samples):
-            return {}
-        grid = int(round(self.config.num_image_tokens**0.5))
-        return {"patch_targets": torch.from_numpy(
-            np.stack([class_fractions(s.class_map, grid, classes) for s in samples])
-        )}  # fmt: skip
+        """The dense per-token targets the model has heads for and every sample has maps for."""
+        cfg, out = self.config, {}
+        grid = int(round(cfg.num_image_tokens**0.5))
+        if cfg.patch_classes and all(s.class_map is not None for s in samples):
+            out["patch_targets"] = torch.from_numpy(
+                np.stack([class_fractions(s.class_map, grid, cfg.patch_classes) for s in samples])
+            )
+        if cfg.patch_geometry and all(s.instance_map is not None for s in samples):
+            geometry = [object_geometry(s.instance_map, grid) for s in samples]
+            out["patch_geometry"] = torch.from_numpy(np.stack([g for g, _ in geometry]))
+            out["patch_geometry_weight"] = torch.from_numpy(np.stack([w for _, w in geometry]))
+        return out
 
 
 def class_fractions(class_map: np.ndarray, grid: int, classes: int, sub: int = 4) -> np.ndarray:
@@ -176,6 +183,29 @@ def class_fractions(class_map: np.ndarray, grid: int, classes: int, sub: int = 4
     onehot = np.eye(classes, dtype=np.float32)[small]  # (side, side, C)
     blocks = onehot.reshape(grid, sub, grid, sub, classes).mean(axis=(1, 3))
     return blocks.reshape(grid * grid, classes)
+
+
+def object_geometry(
+    instance_map: np.ndarray, grid: int, sub: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """HxW instance ids -> (grid * grid, 4) float32 normalised (cx, cy, w, h) of the box of the
+    object under each patch, and (grid * grid,) the share of the patch that objects cover.
+
+    A patch that two objects share gets their share-weighted mean; a background patch gets zeros
+    and weight 0. Boxes are those of the visible pixels, like the ground-truth boxes.
+    """
+    h, w = instance_map.shape
+    count = int(instance_map.max(initial=0))
+    shares = class_fractions(instance_map, grid, count + 1)[:, 1:]  # (N, K), background dropped
+    boxes = np.zeros((count, 4), np.float32)
+    for k in range(count):
+        ys, xs = np.nonzero(instance_map == k + 1)
+        if len(xs):  # an object hidden entirely keeps a zero box and, having no pixels, no share
+            x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+            boxes[k] = [(x1 + x2) / (2 * w), (y1 + y2) / (2 * h), (x2 - x1) / w, (y2 - y1) / h]
+    weight = shares.sum(axis=1)
+    geometry = shares @ boxes / np.maximum(weight, 1e-6)[:, None]
+    return geometry.astype(np.float32), weight.astype(np.float32)
 
 
 def _image_prefix_length(ids: list[int], image_token_id: int) -> int:

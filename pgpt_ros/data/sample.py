@@ -27,6 +27,9 @@ class Sample:
         class_map (np.ndarray | None): HxW uint8, the class of the object seen at each pixel
             (0: background), when the dataset knows every object (ShapesRef does, RefCOCO does
             not); it trains the model's optional patch classifier.
+        instance_map (np.ndarray | None): HxW uint8, which object is seen at each pixel (0:
+            background, i: the i-th object the dataset knows), under the same condition; it
+            trains the model's optional patch geometry head.
     """
 
     image: np.ndarray
@@ -37,6 +40,7 @@ class Sample:
     kind: str
     meta: dict = field(default_factory=dict)
     class_map: np.ndarray | None = None
+    instance_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.phrases)
@@ -47,10 +51,10 @@ class Sample:
                 f"masks must be ({n}, {self.image.shape[0]}, {self.image.shape[1]}), "
                 f"got {self.masks.shape}"
             )
-        if self.class_map is not None and self.class_map.shape != self.image.shape[:2]:
-            raise ValueError(
-                f"class_map must be {self.image.shape[:2]}, got {self.class_map.shape}"
-            )
+        for name in ("class_map", "instance_map"):
+            dense = getattr(self, name)
+            if dense is not None and dense.shape != self.image.shape[:2]:
+                raise ValueError(f"{name} must be {self.image.shape[:2]}, got {dense.shape}")
 
     @property
     def num_targets(self) -> int:

@@ -496,8 +496,10 @@ def to_sample(scene: Scene, expression: Expression) -> Sample:
     objects = [{"name": o.name, "colour": o.colour, "shape": o.shape, "box": o.box.tolist(),
                 "ref_centre": list(o.ref_centre), "ref_area": o.ref_area} for o in scene.objects]  # fmt: skip
     class_map = np.zeros(scene.image.shape[:2], np.uint8)
-    for o in scene.objects:
+    instance_map = np.zeros(scene.image.shape[:2], np.uint8)
+    for i, o in enumerate(scene.objects):
         class_map[o.mask] = object_class(o.colour, o.shape)
+        instance_map[o.mask] = i + 1
     return Sample(
         image=scene.image,
         command=expression.command,
@@ -513,6 +515,7 @@ def to_sample(scene: Scene, expression: Expression) -> Sample:
             **expression.meta,
         },  # fmt: skip
         class_map=class_map,
+        instance_map=instance_map,
     )
 
 

@@ -32,6 +32,7 @@ class LossWeights:
     dice: float = 1.0
     iou: float = 1.0
     patch: float = 1.0
+    geometry: float = 5.0
 
 
 @dataclass
@@ -55,6 +56,8 @@ class PerceptionGPTConfig:
         patch_classes (int): classes of the training-only patch head (0: none). It predicts
             which kind of object covers each image token, a dense signal that teaches a vision
             tower trained from scratch what the LLM must later find (see ``PatchClassifier``).
+        patch_geometry (bool): the training-only head that predicts, at each image token, the
+            box of the object under it (see ``PatchGeometry``); needs ``Sample.instance_map``.
         image_position (bool): add a learned map of each patch's 2-D place to the image tokens
             (``pgpt_ros.model.image_position``); for towers trained from scratch.
         vis_token_id, image_token_id, eos_token_id, pad_token_id (int): filled by the builder
@@ -74,6 +77,7 @@ class PerceptionGPTConfig:
     head_width: int = 64
     vision_stem: Literal["patch", "conv"] = "patch"
     patch_classes: int = 0
+    patch_geometry: bool = False
     image_position: bool = False
     sam: dict[str, Any] | None = None
     loss_weights: LossWeights = field(default_factory=LossWeights)

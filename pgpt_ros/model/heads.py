@@ -183,3 +183,21 @@ class PatchClassifier(nn.Module):
     def forward(self, image_feats: torch.Tensor) -> torch.Tensor:
         """(B, N, d) -> (B, N, classes) logits."""
         return self.linear(image_feats)
+
+
+class PatchGeometry(nn.Module):
+    """Training only: the box (cx, cy, w, h) of the object under each image token.
+
+    "The largest circle" or "the square left of the blue triangle" compare whole objects; with
+    this head every token of an object carries that object's centre and size in a linear form
+    the LLM's attention can rank, instead of only its own patch's content. Inference never calls
+    it.
+    """
+
+    def __init__(self, *, hidden_size: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, 4)
+
+    def forward(self, image_feats: torch.Tensor) -> torch.Tensor:
+        """(B, N, d) -> (B, N, 4) normalised (cx, cy, w, h)."""
+        return torch.sigmoid(self.linear(image_feats))

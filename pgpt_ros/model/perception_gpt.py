@@ -39,7 +39,13 @@ from transformers import (
 
 from pgpt_ros.model import losses, tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
-from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, PatchClassifier, ScoreHead
+from pgpt_ros.model.heads import (
+    BOX_DECODERS,
+    BoxEncoder,
+    PatchClassifier,
+    PatchGeometry,
+    ScoreHead,
+)
 from pgpt_ros.model.image_position import ImagePosition
 from pgpt_ros.model.mask_decoder import SamMaskDecoderAdapter, build_mask_decoder
 from pgpt_ros.model.preprocess import preprocess_images
@@ -257,6 +263,9 @@ class PerceptionGPT(nn.Module):
         self.patch_classifier: PatchClassifier | None = None
         if config.patch_classes:
             self.patch_classifier = PatchClassifier(hidden_size=d, classes=config.patch_classes)
+        self.patch_geometry: PatchGeometry | None = None
+        if config.patch_geometry:
+            self.patch_geometry = PatchGeometry(hidden_size=d)
 
     # ----------------------------------------------------------------------------- building blocks
     @property
@@ -411,6 +420,10 @@ class PerceptionGPT(nn.Module):
         if self.patch_classifier is not None and "patch_targets" in batch:
             logits = self.patch_classifier(image_feats).flatten(0, 1).float()
             parts["patch"] = F.cross_entropy(logits, batch["patch_targets"].flatten(0, 1))
+        if self.patch_geometry is not None and "patch_geometry" in batch:
+            error = (self.patch_geometry(image_feats).float() - batch["patch_geometry"]).abs()
+            weight = batch["patch_geometry_weight"][..., None]
+            parts["geometry"] = (weight * error).sum() / (4 * weight.sum()).clamp(min=1.0)
         weights = self.config.loss_weights
         out.loss = sum(getattr(weights, name) * value for name, value in parts.items())
         return out
@@ -752,6 +765,7 @@ _GROUP_PATTERNS = [
     ("mask decoder", re.compile(r"^mask_decoder\.")),
     ("score head", re.compile(r"^score_head\.")),
     ("patch classifier (training only)", re.compile(r"^patch_classifier\.")),
+    ("patch geometry (training only)", re.compile(r"^patch_geometry\.")),
 ]
 
 
