@@ -64,7 +64,8 @@ def ridge_r2(feats: np.ndarray, targets: np.ndarray, ridge: float = 1e-2,
 def probe(model, num_images: int = 600, seed: int = 0) -> dict[str, float]:
     """``{target: held-out R^2}`` for ``TARGETS``."""
     feats, targets = token_dataset(model, num_images, seed)
-    return {name: round(float(r2), 3) for name, r2 in zip(TARGETS, ridge_r2(feats, targets))}
+    scores = ridge_r2(feats, targets)
+    return {name: round(float(r2), 3) for name, r2 in zip(TARGETS, scores, strict=True)}
 
 
 def main(argv: list[str] | None = None) -> int:
