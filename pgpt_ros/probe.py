@@ -10,7 +10,7 @@ and to the box of the object under it, on 75 % of the tokens of ``--num`` Shapes
 images, and prints R^2 on the other 25 % (1: the value is a linear read-out of the token; 0: no
 better than its mean). Only tokens mostly covered by one object count.
 
-The first default model scored R^2 ~0 for every place and 0.8 for object size: its tokens said
+The first default model scored R^2 ~0 for every place and 0.75 for object size: its tokens said
 what and how big, never where (docs/training.md).
 """
 

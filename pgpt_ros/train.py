@@ -301,7 +301,8 @@ def latest_checkpoint(directory: Path) -> Path | None:
 # ----------------------------------------------------------------------------- the loop
 
 
-# The vision tower, its projector and the patch classifier: what ``vision_lr_scale`` speeds up.
+# The image side (vision tower, projector, image position map, patch heads): what
+# ``vision_lr_scale`` speeds up.
 _VISION = re.compile(
     r"backbone\.model\.(vision_tower|multi_modal_projector)\.|patch_(classifier|geometry)\.|image_position\."
 )

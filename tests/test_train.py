@@ -80,12 +80,12 @@ def test_vision_lr_scale_applies_to_the_image_side_only():
     from pgpt_ros.train import _optimizer_factory, build_training_model
 
     config = load_config(None, [*TINY, "train.vision_lr_scale=4", "model.patch_classes=25",
-                                "model.image_position=true"])  # fmt: skip
+                                "model.patch_geometry=true", "model.image_position=true"])  # fmt: skip
     model = build_training_model(config)
     optimizer = _optimizer_factory(config)(model)
     scale_of = {id(p): g["lr_scale"] for g in optimizer.param_groups for p in g["params"]}
     for name, param in model.named_parameters():
-        vision = name.startswith(("backbone.model.vision_tower.", "patch_classifier.",
+        vision = name.startswith(("backbone.model.vision_tower.", "patch_classifier.", "patch_geometry.",
                                   "backbone.model.multi_modal_projector.", "image_position."))  # fmt: skip
         assert scale_of[id(param)] == (4.0 if vision else 1.0), name
     assert len(scale_of) == len(list(model.parameters()))

@@ -2,7 +2,7 @@
 
 A probe of the first default model (ridge regression from the projector outputs, 600 scenes) found
 no linear trace of a token's place: R^2 about 0 for its x and y, while the size of the object under
-it was 0.8. The tower, trained from scratch, learned *what* is in a patch (the patch classifier
+it was 0.75. The tower, trained from scratch, learned *what* is in a patch (the patch classifier
 asks for that) and dropped *where*; the LLM only had the 1-D rotary index of each token to tell
 "left of" or "leftmost". This module adds a learned projection of fixed 2-D sine features of the
 patch centre to every image token, so positions are there from the first step, in a form whose dot
