@@ -48,7 +48,7 @@ def test_lora_training_reaches_heads_lora_and_vis_rows_only(model):
     model.add_lora(r=4, alpha=8, dropout=0.0)
     batch = collate([scene(2), scene(0), scene(1)], model)
     out, grads = grads_by_name(model, batch)
-    assert set(out.losses) == {"lm", "l1", "giou", "bce", "dice", "iou"}
+    assert set(out.losses) == {"lm", "l1", "giou", "bce", "dice", "iou", "heat"}
     assert all(torch.isfinite(v) for v in out.losses.values())
     for prefix in ("box_decoder.", "box_encoder.", "mask_decoder.", "score_head."):
         assert any(nonzero(g) for n, g in grads.items() if n.startswith(prefix)), prefix
@@ -91,3 +91,19 @@ def test_loss_weights_scale_the_total(model):
     giou_weight = weights.giou
     weights.giou = 0.0
     torch.testing.assert_close(out.loss - model(batch).loss, giou_weight * out.losses["giou"])
+
+
+def test_heat_map_loss_trains_the_query_and_keys_only(model):
+    batch = collate([scene(2)], model)
+    weights = model.config.loss_weights
+    for name in vars(weights):
+        setattr(weights, name, 0.0)
+    weights.heat = 1.0
+    out, grads = grads_by_name(model, batch)
+    assert out.losses["heat"].item() > 0 and out.loss.item() == out.losses["heat"].item()
+    for name in ("box_decoder.query.1.weight", "box_decoder.key.weight"):
+        assert nonzero(grads[name]), name
+    assert nonzero(grads["backbone.model.language_model.layers.0.self_attn.q_proj.weight"])
+    # the heat map decides where, not how big: the size MLP and the mask decoder get nothing
+    assert not nonzero(grads["box_decoder.box.layers.0.weight"])
+    assert not any(nonzero(g) for n, g in grads.items() if n.startswith("mask_decoder."))

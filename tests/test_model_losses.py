@@ -1,4 +1,4 @@
-"""Box and mask losses against values computed by hand."""
+"""Box, heat map and mask losses against values computed by hand."""
 
 import math
 
@@ -59,8 +59,25 @@ def test_bce_loss_by_hand():
     assert losses.bce_loss(logits, target).item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_heat_map_loss_by_hand():
+    # a 2 x 2 patch grid; the object covers the left column of a 4 x 4 mask
+    mask = torch.zeros(1, 4, 4)
+    mask[0, :, :2] = 1.0
+    uniform = torch.full((1, 4), math.log(0.25))
+    # target (row-major patches) 0.5, 0, 0.5, 0: KL to uniform = 2 * 0.5 * log(0.5 / 0.25)
+    assert losses.heat_map_loss(uniform, mask).item() == pytest.approx(math.log(2), abs=1e-6)
+    exact = torch.tensor([[0.5, 1e-12, 0.5, 1e-12]]).log()
+    assert losses.heat_map_loss(exact, mask).item() == pytest.approx(0.0, abs=1e-6)
+    # partial cover counts by area: a quarter of the right column's top patch
+    mask[0, 0, 2] = 1.0
+    target = torch.tensor([4.0, 1.0, 4.0, 0.0]) / 9
+    expected = (target[target > 0] * (target[target > 0] / 0.25).log()).sum().item()
+    assert losses.heat_map_loss(uniform, mask).item() == pytest.approx(expected, abs=1e-6)
+
+
 def test_losses_of_no_objects_are_zero():
     empty = torch.zeros(0, 4)
     assert losses.giou_loss(empty, empty).item() == 0.0
     assert losses.l1_loss(empty, empty).item() == 0.0
     assert losses.dice_loss(torch.zeros(0, 4, 4), torch.zeros(0, 4, 4)).item() == 0.0
+    assert losses.heat_map_loss(torch.zeros(0, 4), torch.zeros(0, 4, 4)).item() == 0.0

@@ -33,6 +33,7 @@ class LossWeights:
     iou: float = 1.0
     patch: float = 1.0
     geometry: float = 5.0
+    heat: float = 0.0  # the query box head's heat map against the target's patches
 
 
 @dataclass

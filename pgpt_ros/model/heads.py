@@ -89,11 +89,15 @@ class QueryBoxDecoder(nn.Module):
         self.register_buffer("key_pos", sine_position_encoding(centres, width), persistent=False)
         self.scale = width**-0.5
 
-    def heat_map(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
-        """(B, N) attention of the query over the patches (sums to 1)."""
+    def scores(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
+        """(B, N) attention logits of the query over the patches (training's heat map loss)."""
         q = self.query(vis_state)  # (B, w)
         k = self.key(self.key_norm(image_feats)) + self.key_pos  # (B, N, w)
-        return torch.softmax(torch.einsum("bw,bnw->bn", q, k) * self.scale, dim=-1)
+        return torch.einsum("bw,bnw->bn", q, k) * self.scale
+
+    def heat_map(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
+        """(B, N) attention of the query over the patches (sums to 1)."""
+        return torch.softmax(self.scores(vis_state, image_feats), dim=-1)
 
     def forward(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
         """Returns (B, 4) normalised xyxy boxes."""

@@ -1,4 +1,4 @@
-"""The box and mask losses (the LM loss is plain cross-entropy, in the model).
+"""The box, heat map and mask losses (the LM loss is plain cross-entropy, in the model).
 
 All take per-object tensors in matching order and return a scalar mean over objects; with no
 objects they return a zero that still belongs to the graph, so a batch of "not found" answers
@@ -6,6 +6,8 @@ trains the LM part without special cases.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -62,3 +64,18 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     target = target.flatten(1)
     dice = (2 * (prob * target).sum(-1) + eps) / (prob.sum(-1) + target.sum(-1) + eps)
     return (1 - dice).sum() / max(len(logits), 1)
+
+
+def heat_map_loss(log_heat: torch.Tensor, target_masks: torch.Tensor) -> torch.Tensor:
+    """KL(target || heat map), mean over objects: the target is the share of each object's mask
+    on each of the g x g patches; (K, g*g) log-probabilities and (K, M, M) masks in [0, 1].
+
+    The box loss alone reaches the query head's patch scores only through the heat map's
+    expected centre: when attention splits between the named object and a look-alike, the centre
+    lands between them and says little about which one is meant. This loss names the right
+    patches directly, as a classification target.
+    """
+    grid = math.isqrt(log_heat.shape[-1])
+    cover = F.adaptive_avg_pool2d(target_masks[:, None].float(), grid).flatten(1)
+    target = cover / cover.sum(-1, keepdim=True).clamp(min=1e-6)
+    return F.kl_div(log_heat.float(), target, reduction="sum") / max(len(log_heat), 1)

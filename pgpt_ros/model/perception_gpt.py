@@ -44,6 +44,7 @@ from pgpt_ros.model.heads import (
     BoxEncoder,
     PatchClassifier,
     PatchGeometry,
+    QueryBoxDecoder,
     ScoreHead,
 )
 from pgpt_ros.model.image_position import ImagePosition
@@ -393,7 +394,7 @@ class PerceptionGPT(nn.Module):
         if self.config.head == "perception":
             states, index = gather_vis_states(hidden, labels, self.config.vis_token_id)
             zero = hidden.sum() * 0.0
-            parts.update(l1=zero, giou=zero, bce=zero, dice=zero, iou=zero)
+            parts.update(l1=zero, giou=zero, bce=zero, dice=zero, iou=zero, heat=zero)
             if len(states):
                 feats = image_feats[index]
                 boxes = self.box_decoder(states, feats)
@@ -416,6 +417,9 @@ class PerceptionGPT(nn.Module):
                     dice=losses.dice_loss(masks, target_masks),
                     iou=F.mse_loss(iou, losses.box_iou(boxes, target_boxes).detach()),
                 )
+                if isinstance(self.box_decoder, QueryBoxDecoder):
+                    log_heat = torch.log_softmax(self.box_decoder.scores(states, feats), dim=-1)
+                    parts["heat"] = losses.heat_map_loss(log_heat, batch["target_masks"])
                 out.boxes, out.mask_logits, out.iou = boxes, masks, iou
         if self.patch_classifier is not None and "patch_targets" in batch:
             logits = self.patch_classifier(image_feats).flatten(0, 1).float()
