@@ -93,9 +93,6 @@ DEFAULTS: dict[str, Any] = {
         "warmup_steps": 200,
         "weight_decay": 0.01,
         "grad_clip": 1.0,  # 5e-4 without clipping diverged on these models (model-notes.md)
-        # > 0: validate and save an exponential moving average of the weights (this decay per
-        # step) instead of the last step's weights, which carry the last batches' noise
-        "ema_decay": 0.0,
         "max_mask_objects": None,  # train the mask decoder on this many objects per step
         # learning-rate factor of the vision tower, projector and patch classifier: a tower
         # trained from scratch learned shapes several times faster at 6e-3 than at the LLM's 1e-3
@@ -263,14 +260,11 @@ def _lr_factor(step: int, train: dict) -> float:
 
 
 def save_checkpoint(directory: Path, model, optimizer: torch.optim.Optimizer, step: int,
-                    log: dict, ema=None) -> None:  # fmt: skip
-    """Model directory + optimizer state as safetensors + JSON state (never pickle); the
-    weight average, if any, as a second model directory ``ema/``."""
+                    log: dict) -> None:  # fmt: skip
+    """Model directory + optimizer state as safetensors + JSON state (never pickle)."""
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    if ema is not None:
-        ema.module.save_pretrained(tmp / "ema")
     state = optimizer.state_dict()
     tensors = {f"{index}.{name}": value.contiguous()
                for index, slots in state["state"].items() for name, value in slots.items()}  # fmt: skip
@@ -282,7 +276,7 @@ def save_checkpoint(directory: Path, model, optimizer: torch.optim.Optimizer, st
 
 
 def load_checkpoint(directory: Path, optimizer_factory, config: dict) -> tuple[Any, Any, int, dict]:
-    """(model, optimizer, step, log) from ``save_checkpoint``'s directory (see ``load_ema``)."""
+    """(model, optimizer, step, log) from ``save_checkpoint``'s directory."""
     from pgpt_ros.model import PerceptionGPT
 
     model = PerceptionGPT.from_pretrained(directory).train()
@@ -297,23 +291,6 @@ def load_checkpoint(directory: Path, optimizer_factory, config: dict) -> tuple[A
         state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     return model, optimizer, meta["step"], meta["log"]
-
-
-def make_ema(model, decay: float, checkpoint: Path | None = None):
-    """The weight average of ``model`` (``torch.optim.swa_utils.AveragedModel``), continued from
-    ``checkpoint``'s ``ema/`` when resuming; None when ``decay`` is 0."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    if not decay:
-        return None
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
-    if checkpoint is not None:
-        from pgpt_ros.model import PerceptionGPT
-
-        saved = PerceptionGPT.from_pretrained(checkpoint / "ema")
-        ema.module.load_state_dict(saved.state_dict())
-        ema.n_averaged.fill_(1)  # the next update averages into these weights, not over them
-    return ema
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
@@ -377,7 +354,6 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
         model = build_training_model(config)
         optimizer = make_optimizer(model)
     unwrapped = model
-    ema = make_ema(unwrapped, tr["ema_decay"], found)
     collate = Collator(unwrapped)
     trainable = {k: list(v) for k, v in unwrapped.trainable_summary().items()}
     log["trainable_parameters"] = trainable
@@ -402,8 +378,6 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
         if tr["grad_clip"]:
             accelerator.clip_grad_norm_(model.parameters(), tr["grad_clip"])
         optimizer.step()
-        if ema is not None:
-            ema.update_parameters(unwrapped)
         step += 1
         for name, value in {"loss": output.loss, **output.losses}.items():
             running[name] = running.get(name, 0.0) + float(value.detach())
@@ -423,7 +397,7 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
         if accelerator.is_main_process and (step % tr["eval_every"] == 0 or step == tr["steps"]):
             log["validation"].append(
                 _validate(
-                    ema.module if ema is not None else accelerator.unwrap_model(model),
+                    accelerator.unwrap_model(model),
                     val_samples[: tr["eval_size"]],
                     step,
                     tr["eval_max_new_tokens"],
@@ -435,12 +409,12 @@ def train(config: dict, out: Path, checkpoint_dir: Path | None = None, resume: b
         log["wall_time_s"] = time.perf_counter() - started
         if accelerator.is_main_process and (step % tr["checkpoint_every"] == 0):
             save_checkpoint(checkpoint_dir / f"step-{step:07d}", accelerator.unwrap_model(model),
-                            optimizer, step, log, ema)  # fmt: skip
+                            optimizer, step, log)  # fmt: skip
             for old in sorted(checkpoint_dir.glob("step-*[0-9]"))[: -tr["keep_checkpoints"]]:
                 shutil.rmtree(old)
     bar.close()
     if accelerator.is_main_process:
-        final = (ema.module if ema is not None else accelerator.unwrap_model(model)).eval()
+        final = accelerator.unwrap_model(model).eval()
         final.save_pretrained(out)
         (out / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
         plot_curves(log, out / "training_curve.png")
