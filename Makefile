@@ -26,24 +26,25 @@ format:
 
 # Answer latency (docs/performance.md). The GPU line needs a CUDA machine.
 bench-llm: setup
-	$(PY) -m pgpt_ros.bench.cli llm --config tiny --statistic min
+	$(PY) -m pgpt_ros.bench.cli llm --out docs/bench --preset tiny --statistic min
 
 bench-llm-gpu: setup
-	$(PY) -m pgpt_ros.bench.cli llm --config llava-7b-shape --device cuda --dtype float16
+	$(PY) -m pgpt_ros.bench.cli llm --out docs/bench --preset llava-1.5-7b --device cuda --dtype float16
 
 # Retrain the embedded default model (docs/training.md) and regenerate the ablation (docs/ablation.md).
 # About 28 min on 2 cores (configs/default.yaml); writes the model, its log and curves in place.
 train-default: setup
-	$(PY) -m pgpt_ros.train --config configs/default.yaml --out pgpt_ros/default_model
+	$(PY) -m pgpt_ros.training.train --config configs/default.yaml --out pgpt_ros/default_model \
+		--log-dir docs/default_model
 
 ablation: setup
-	$(PY) -m pgpt_ros.ablation --config configs/ablation.yaml --out docs
+	$(PY) -m tools.ablation --config configs/ablation.yaml --out docs
 
-# The default model's heads to ONNX under engines/, checked against torch in ONNX Runtime;
+# The default model's heads to ONNX in the per-user cache, checked against torch in ONNX Runtime;
 # MODEL=dir for another model (docs/export.md).
 export: setup
 	$(PY) -m pgpt_ros.export.cli $(or $(MODEL),pgpt_ros/default_model)
 
 # Head latency per backend, precision and K -> docs/bench/heads-default-<device>.json
 bench-heads: setup
-	$(PY) -m pgpt_ros.bench.cli heads
+	$(PY) -m pgpt_ros.bench.cli heads --out docs/bench

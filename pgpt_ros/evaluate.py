@@ -1,41 +1,45 @@
-"""pgpt-eval: accuracy of a saved model on ShapesRef or RefCOCO-format data, JSON + a PNG grid.
+"""pgpt-eval: accuracy of a model on ShapesRef or RefCOCO-format data through the served path.
 
-    .venv/bin/pgpt-eval --model pgpt_ros/default_model --split test --num 300 --out out/eval
+    .venv/bin/pgpt-eval --split test --num 300 --out out/eval          # the embedded default model
     .venv/bin/pgpt-eval --model out/my_model --refcoco-refs refs.json \
         --refcoco-instances instances.json --refcoco-images train2014/ --split val --out out/eval
 
-``metrics.json`` holds ``{"model", "dataset", "overall": {...}, "per_kind": {kind: {...}},
-"speed": {...}}`` with the metrics of ``pgpt_ros.metrics`` (acc@0.5, box_miou, mask_miou,
-mask_ciou, precision, recall, f1, no_target_accuracy; None where a metric has no data) and the
-speed of the reference decoder on this machine (seconds per command, generated tokens per command
-and per target object). ``predictions.png`` shows the first commands: ground truth in white,
+Every command is answered by ``pgpt_ros.runtime.Perceiver`` exactly as the node serves it: the same
+model loading, head backend selection (``auto``), answer policy (the node's default
+``max_new_tokens``, ``max_objects`` and ``score_threshold``), de-duplication and pixel mapping.
+``metrics.json`` holds ``{"model", "dataset", "backend", "policy", "overall": {...},
+"per_kind": {kind: {...}}, "speed": {...}}`` with the metrics of ``pgpt_ros.metrics`` (acc@0.5,
+box_miou, mask_miou, mask_ciou, precision, recall, f1, no_target_accuracy; None where a metric
+has no data) and the speed on this machine (seconds per command, generated tokens per command and
+per target object). ``predictions.png`` shows the first commands: ground truth in white,
 predictions in colour with their masks.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.metrics import RefMetrics
-from pgpt_ros.model.distinct import distinct_detections
+from pgpt_ros.runtime import Perceiver
 
 
 @dataclass
 class Prediction:
-    """One command's result in the sample's pixels: boxes (P, 4), masks (P, H, W) or None."""
+    """One command's result in the sample's pixels: boxes (P, 4), masks (P, H, W) or None (a
+    model without a mask head: mask metrics skip it, an empty answer must not count as a perfect
+    mask)."""
 
     phrases: list[str]
     boxes: np.ndarray
@@ -46,56 +50,31 @@ class Prediction:
     seconds: float
 
 
-def mask_from_logits(logits: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(m, m) logits over the full image -> (height, width) bool mask (bilinear, threshold 0)."""
-    x = torch.from_numpy(np.ascontiguousarray(logits, np.float32))[None, None]
-    x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-    return x[0, 0].numpy() > 0
-
-
-def has_mask_head(model) -> bool:
-    """Whether the model answers with masks (the text-coordinate baseline does not); a model
-    without a config (a test double) is taken to have one."""
-    config = getattr(model, "config", None)
-    return getattr(config, "head", "perception") != "text_coords"
-
-
-def predict(model, sample: Sample, max_new_tokens: int = 48) -> Prediction:
-    """Runs ``model.answer`` on one sample and converts the detections to the sample's pixels,
-    repeats of one object dropped as ``Perceiver.locate`` does.
-
-    ``masks`` is None for a model without a mask head, so mask metrics skip it (an empty answer
-    must not count as a perfect mask).
-    """
+def predict(perceiver: Perceiver, sample: Sample) -> Prediction:
+    """The served answer to one sample (a new frame each time, as a new camera image is)."""
     h, w = sample.image.shape[:2]
-    start = time.perf_counter()
-    answer = model.answer(sample.image, sample.command, max_new_tokens=max_new_tokens)
-    seconds = time.perf_counter() - start
-    dets = distinct_detections(answer.detections)  # each object once, as the node publishes
-    scale = np.array([w, h, w, h], np.float32)
-    boxes = np.array([d.box * scale for d in dets], np.float32).reshape(-1, 4)
+    found = perceiver.locate(sample.image, sample.command)
     masks = None
-    if has_mask_head(model) and all(d.mask_logits is not None for d in dets):
-        masks = np.array([mask_from_logits(d.mask_logits, h, w) for d in dets], bool)
-        masks = masks.reshape(-1, h, w)
+    if perceiver.model.config.head == "perception" and perceiver.policy.with_masks:
+        masks = np.array([d.mask for d in found.detections], bool).reshape(-1, h, w)
     return Prediction(
-        phrases=[d.phrase for d in dets],
-        boxes=boxes,
+        phrases=[d.phrase for d in found.detections],
+        boxes=np.array([d.box for d in found.detections], np.float32).reshape(-1, 4),
         masks=masks,
-        scores=np.array([d.score for d in dets], np.float32),
-        text=answer.text,
-        num_tokens=answer.num_tokens,
-        seconds=seconds,
+        scores=np.array([d.score for d in found.detections], np.float32),
+        text=found.answer,
+        num_tokens=found.num_tokens,
+        seconds=found.inference_s,
     )
 
 
-def evaluate_model(model, samples: Sequence[Sample], *, progress: bool = True,
-                   max_new_tokens: int = 48) -> tuple[dict, list[Prediction]]:  # fmt: skip
+def evaluate(perceiver: Perceiver, samples: Sequence[Sample], *,
+             progress: bool = True) -> tuple[dict, list[Prediction]]:  # fmt: skip
     """Metrics over ``samples`` (see ``pgpt_ros.metrics``) plus speed; also the predictions."""
     metrics = RefMetrics()
     predictions = []
     for sample in tqdm(samples, desc="eval", disable=not progress, leave=False):
-        pred = predict(model, sample, max_new_tokens)
+        pred = predict(perceiver, sample)
         metrics.add(sample.kind, pred.boxes, sample.boxes, pred.masks,
                     sample.masks if pred.masks is not None else None)  # fmt: skip
         predictions.append(pred)
@@ -167,7 +146,7 @@ def build_dataset(args: argparse.Namespace, image_size: int):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgpt-eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--model", type=Path, default=None,
+    parser.add_argument("--model", default="",
                         help="model directory (save_pretrained); default: the embedded model")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder for the JSON and PNG")
     parser.add_argument("--split", default="test", help="ShapesRef or RefCOCO split")
@@ -179,31 +158,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refcoco-instances", type=Path, help="COCO instances JSON")
     parser.add_argument("--refcoco-images", type=Path, help="image folder")
     parser.add_argument("--grid", type=int, default=24, help="commands shown in predictions.png")
-    parser.add_argument("--max-new-tokens", type=int, default=48, help="answer length limit")
+    parser.add_argument("--head-backend", default="auto",
+                        help="as the node's head_backend (auto, torch, onnxruntime, tensorrt)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="as the node's device")
+    parser.add_argument("--dtype", default="float32", help="as the node's dtype")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest for the tiny model on a busy CPU)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.refcoco_refs and not (args.refcoco_instances and args.refcoco_images):
         parser.error("--refcoco-refs needs --refcoco-instances and --refcoco-images")
 
-    from pgpt_ros.model import PerceptionGPT
-    from pgpt_ros.model_zoo import default_model_dir
-
     torch.set_num_threads(args.threads)
-    model_dir = args.model or default_model_dir()
-    model = PerceptionGPT.from_pretrained(model_dir)
-    dataset = build_dataset(args, model.config.image_size)
+    try:
+        perceiver = Perceiver.load(args.model, device=args.device, dtype=args.dtype,
+                                   head_backend=args.head_backend)  # fmt: skip
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"pgpt-eval: {error}", file=sys.stderr)
+        return 2
+    dataset = build_dataset(args, perceiver.model.config.image_size)
     samples = [dataset[i] for i in range(min(args.num, len(dataset)))]
-    with torch.no_grad():
-        summary, predictions = evaluate_model(model, samples, max_new_tokens=args.max_new_tokens)
-    result = {"model": str(model_dir), "dataset": _describe(args, dataset), **summary}
+    summary, predictions = evaluate(perceiver, samples)
+    result = {"model": args.model or "embedded default", "dataset": _describe(args, dataset),
+              "backend": perceiver.backend, "policy": dataclasses.asdict(perceiver.policy),
+              **summary}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     prediction_grid(samples[: args.grid], predictions[: args.grid], args.out / "predictions.png")
     overall = result["overall"]
     print(f"{len(samples)} commands: acc@0.5 {overall['acc@0.5']:.3f}, box mIoU "
-          f"{overall['box_miou'] or 0:.3f}, mask mIoU {overall['mask_miou'] or 0:.3f}; "
-          f"wrote {args.out / 'metrics.json'} and {args.out / 'predictions.png'}")  # fmt: skip
+          f"{overall['box_miou'] or 0:.3f}, mask mIoU {overall['mask_miou'] or 0:.3f} "
+          f"({perceiver.backend} heads); wrote {args.out / 'metrics.json'} and "
+          f"{args.out / 'predictions.png'}")  # fmt: skip
     return 0
 
 

@@ -1,8 +1,8 @@
 """``pgpt-bench llm``: how fast a command is answered, against plain transformers and the floor.
 
-    pgpt-bench llm --config tiny                                          # CPU, ~1 min
-    pgpt-bench llm --config llava-7b-shape --device cuda --dtype float16  # a GPU, ~2 min
-    pgpt-bench llm --config llava-7b-shape --floor-only                   # the floor, any machine
+    pgpt-bench llm --out docs/bench --preset tiny                              # CPU, ~1 min
+    pgpt-bench llm --out DIR --preset llava-1.5-7b --device cuda --dtype float16   # a GPU
+    pgpt-bench llm --out DIR --preset llava-1.5-7b --floor-only                # the floor, anywhere
     (``python -m pgpt_ros.bench.llm ...`` runs the same)
 
 Random weights; every answer is forced (a logits processor picks the next token, leaving the
@@ -13,63 +13,55 @@ model's own compute untouched), so every path decodes exactly the same number of
 2. plain transformers ``generate`` answering one object with ``<vis>`` (5 tokens: 3 words,
    ``<vis>``, EOS), the ``<vis>`` state then decoded by the same heads;
 3. plain transformers ``generate`` answering in Shikra style (coordinates as 25 text tokens);
-4. the physical floor on this machine: weights (and KV cache) read once per decoded token at the
-   measured copy bandwidth, prefill FLOPs at the measured matmul rate.
+4. the physical floor on this machine (``pgpt_ros.bench.floor``).
 
-Writes ``docs/bench/llm-<config>-<device>.json`` and prints a table.
+Writes ``OUT/llm-<preset>-<device>.json`` and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import platform
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import transformers
 from transformers import LogitsProcessorList
 
-from pgpt_ros.model import PerceptionGPT, PerceptionGPTConfig, build_model
+from pgpt_ros.bench.common import Timer, machine_description, synchronize, write_result
+from pgpt_ros.bench.floor import Shape, floor, measure_machine
+from pgpt_ros.model import PerceptionGPT, build_model, preset_config
+from pgpt_ros.model.builder import build_perception_gpt
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
+from pgpt_ros.runtime import AnswerPolicy, Perceiver
 from pgpt_ros.runtime.decoder import bucket
-from pgpt_ros.runtime.frame_cache import prefix_length
-from pgpt_ros.runtime.heads import TorchHeads
-from pgpt_ros.runtime.perceiver import DTYPES, Perceiver
+from pgpt_ros.runtime.loading import DTYPES
 
 COMMAND = "find the red mug next to the laptop on the table"
 OBJECT_WORDS = 3  # "the red mug": the words of a one-object answer before its <vis>
-SHIKRA_TOKENS = 25  # gpu-notes.md: a Shikra-style one-box answer, EOS included
+SHIKRA_TOKENS = 25  # a Shikra-style one-box answer written as text, EOS included
 DECODE_TOKENS = 32  # extra tokens generated to measure the per-token decode time
 IMAGE_HW = (480, 640)
-OUT_DIR = Path("docs/bench")
 
 
-# ------------------------------------------------------------------------------------ model
 def build_bench_model(
-    name: str, device: str, dtype: torch.dtype, text_layers: int | None
+    preset: str, device: str, dtype: torch.dtype, text_layers: int | None
 ) -> PerceptionGPT:
-    """A model with random weights, built directly on ``device`` in ``dtype`` (seconds for 7B)."""
+    """A model of the preset's shape with random weights, built directly on ``device`` in
+    ``dtype`` (seconds for 7B; the meta device counts parameters without allocating them)."""
     torch.manual_seed(0)
-    if name == "tiny":
-        return build_model(PerceptionGPTConfig.tiny()).to(device=device, dtype=dtype)
-    config = PerceptionGPTConfig.llava_7b_shape()
-    if text_layers is not None:
-        config.backbone["text_config"]["num_hidden_layers"] = text_layers
-    # The project's small tokenizer: its ids fit in the 32064-row table; only lengths matter here.
+    overrides = {} if text_layers is None else {"text_layers": text_layers}
+    config = preset_config(preset, **overrides)
+    if config.vis_token_id < 0:  # a tiny preset: its own tokenizer fixes the token ids
+        return build_model(config).to(device=device, dtype=dtype)
+    # The project's small tokenizer: its ids fit in a LLaVA vocabulary; only lengths matter here.
     tokenizer = build_tiny_tokenizer()
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
-            return PerceptionGPT(config, tokenizer=tokenizer).eval()
+            return build_perception_gpt(config, tokenizer=tokenizer).eval()
     finally:
         torch.set_default_dtype(previous)
 
@@ -98,139 +90,18 @@ def text_reply(model: PerceptionGPT, length: int) -> list[int]:
     return [words[i % len(words)] for i in range(length)] + [model.config.eos_token_id]
 
 
-# --------------------------------------------------------------------------------- timing
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@dataclass
-class Timer:
-    """Milliseconds of a call: ``warmup`` untimed calls, then the median (or, on a machine others
-    share, the minimum: the least disturbed run) of ``repeats`` timed ones."""
-
-    device: torch.device
-    repeats: int = 5
-    warmup: int = 2
-    statistic: str = "median"
-
-    def __call__(self, fn: Callable[[], object]) -> float:
-        for _ in range(self.warmup):
-            fn()
-        times = []
-        for _ in range(self.repeats):
-            synchronize(self.device)
-            start = time.perf_counter()
-            fn()
-            synchronize(self.device)
-            times.append(1000 * (time.perf_counter() - start))
-        return min(times) if self.statistic == "min" else statistics.median(times)
-
-
-# ---------------------------------------------------------------------------------- floor
-@dataclass
-class Shape:
-    """Parameter counts and sequence lengths: what the floor is computed from."""
-
-    vision_params: int
-    projector_params: int
-    layer_params: int  # decoder layers and final norm
-    head_params: int  # LM head (the input embedding table is read one row per token)
-    layers: int
-    hidden: int
-    kv_width: int  # key (= value) width per layer
-    patches: int
-    prefix_tokens: int
-    command_tokens: int
-    bytes_per_param: int
-
-    @classmethod
-    def of(cls, model: PerceptionGPT, dtype: torch.dtype) -> Shape:
-        def count(module: torch.nn.Module) -> int:
-            return sum(p.numel() for p in module.parameters())
-
-        text = model.backbone.config.text_config
-        lm = model.language_model
-        ids = model.prompt_ids(COMMAND)
-        prefix = prefix_length(model, ids)
-        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
-        return cls(
-            vision_params=count(model.backbone.model.vision_tower),
-            projector_params=count(model.backbone.model.multi_modal_projector),
-            layer_params=count(lm) - count(lm.embed_tokens),
-            head_params=count(model.backbone.lm_head),
-            layers=text.num_hidden_layers,
-            hidden=text.hidden_size,
-            kv_width=text.num_key_value_heads * head_dim,
-            patches=model.config.num_image_tokens,
-            prefix_tokens=prefix,
-            command_tokens=len(ids) - prefix,
-            bytes_per_param=torch.finfo(dtype).bits // 8,
-        )
-
-    def lm_flops(self, tokens: int, context: int) -> float:
-        """Matmul FLOPs of ``tokens`` new tokens after ``context`` cached ones (LM head once)."""
-        attention = 4 * self.layers * self.hidden * tokens * (context + (tokens + 1) / 2)
-        return 2 * self.layer_params * tokens + attention + 2 * self.head_params
-
-    def weight_bytes(self, context: int) -> float:
-        """Bytes one LM pass must read at least: its weights and the KV cache so far."""
-        kv = 2 * self.layers * self.kv_width * context
-        return (self.layer_params + self.head_params + kv) * self.bytes_per_param
-
-
-def measure_machine(device: torch.device, dtype: torch.dtype) -> dict[str, float]:
-    """Copy bandwidth (read + write bytes / s) and matmul rate (FLOP/s) on ``device``."""
-    gpu = device.type == "cuda"
-    elements = (1 << 29 if gpu else 1 << 26) // 4 * 4  # 2 GiB / 256 MiB of float32
-    source = torch.empty(elements, dtype=torch.float32, device=device).fill_(1.0)
-    target = torch.empty_like(source)
-    timer = Timer(device, repeats=10, warmup=3, statistic="min")
-    copy_ms = timer(lambda: target.copy_(source))
-    n = 8192 if gpu else 1024
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    matmul_ms = timer(lambda: a @ b)
-    return {
-        "copy_bandwidth_GBps": 2 * source.numel() * 4 / copy_ms / 1e6,
-        "matmul_TFLOPs": 2 * n**3 / matmul_ms / 1e9,
-    }
-
-
-def floor(shape: Shape, machine: dict[str, float], answer_tokens: int) -> dict[str, float]:
-    """Lower bounds (ms): nothing can be faster than reading the weights once per token or than
-    doing the prefill's matmuls at the measured rate."""
-    bandwidth = machine["copy_bandwidth_GBps"] * 1e6  # bytes per ms
-    rate = machine["matmul_TFLOPs"] * 1e9  # FLOP per ms
-    prompt = shape.prefix_tokens + shape.command_tokens
-
-    def pass_ms(tokens: int, context: int) -> float:
-        return max(shape.lm_flops(tokens, context) / rate, shape.weight_bytes(context) / bandwidth)
-
-    vision_flops = 2 * shape.vision_params * (shape.patches + 1)
-    vision_flops += 2 * shape.projector_params * shape.patches
-    new_prefill = vision_flops / rate + pass_ms(prompt, 0)
-    cached_prefill = pass_ms(shape.command_tokens, shape.prefix_tokens)
-    decode = pass_ms(1, prompt + answer_tokens // 2)
-    steps = answer_tokens - 1  # the prefill yields the first answer token
-    return {
-        "vision_prefill_ms": new_prefill,
-        "command_prefill_ms": cached_prefill,
-        "decode_ms_per_token": decode,
-        "one_object_new_frame_ms": new_prefill + steps * decode,
-        "one_object_cached_frame_ms": cached_prefill + steps * decode,
-    }
-
-
 # ------------------------------------------------------------------------------- the paths
 def bench_fast_path(
     model: PerceptionGPT, image: np.ndarray, timer: Timer, compile_decode: bool
 ) -> dict[str, float]:
     """(1): ``Perceiver.answer`` on a new frame (a fresh image_id each call) and a cached one.
 
-    ``first_command_ms`` is the first call: CUDA graph capture (and compilation) included.
+    ``first_command_ms`` is warm-up plus the first call: CUDA graph capture (and compilation)
+    included, as a node pays it at start.
     """
-    perceiver = Perceiver(model, TorchHeads(model), compile_decode=compile_decode)
+    perceiver = Perceiver(
+        model, policy=AnswerPolicy(max_new_tokens=DECODE_TOKENS + 1), compile_decode=compile_decode
+    )
     device = model.device
     vis, eos = model.config.vis_token_id, model.config.eos_token_id
     one_object = forced(model, text_reply(model, OBJECT_WORDS)[:-1] + [vis, eos])
@@ -239,12 +110,13 @@ def bench_fast_path(
     frame_ids = iter(range(1 << 30))
 
     def run(force: Callable, new_frame: bool, tokens: int) -> None:
-        image_id = next(frame_ids) if new_frame else "cached"
-        perceiver.answer(image, COMMAND, image_id=image_id, max_new_tokens=tokens,
+        perceiver.set_image(image, next(frame_ids) if new_frame else "cached")
+        perceiver.answer(COMMAND, policy=AnswerPolicy(max_new_tokens=tokens),
                          logits_processor=force)  # fmt: skip
 
     timings = {}
     start = time.perf_counter()
+    perceiver.warmup()  # graph capture (and compilation): what a node does at start
     run(long_text, True, DECODE_TOKENS + 1)
     synchronize(device)
     timings["first_command_ms"] = 1000 * (time.perf_counter() - start)
@@ -262,16 +134,16 @@ def bench_fast_path(
 def bench_transformers(model: PerceptionGPT, image: np.ndarray, timer: Timer) -> dict[str, float]:
     """(2) and (3): plain ``LlavaForConditionalGeneration.generate`` (dynamic cache)."""
     device = model.device
-    heads = TorchHeads(model)
+    heads = Perceiver(model).heads  # the torch heads
     cfg = model.config
     ids = torch.tensor([model.prompt_ids(COMMAND)], device=device)
     vis_step = OBJECT_WORDS  # the generation step whose state predicts <vis>
 
     # Generous to the baseline: the heads' image features are computed once, outside the timing.
-    image_feats = model.encode_image(model.preprocess([image]))
+    image_feats = model.encode_image(model.preprocess([image])[0])
 
     def generate(reply: list[int], states: bool = False):
-        pixel_values = model.preprocess([image])
+        pixel_values = model.preprocess([image])[0]
         out = model.backbone.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
@@ -301,27 +173,6 @@ def bench_transformers(model: PerceptionGPT, image: np.ndarray, timer: Timer) ->
 
 
 # ------------------------------------------------------------------------------------ report
-def machine_description(device: torch.device) -> dict[str, str]:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        with contextlib.suppress(OSError):
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-        name += f", {torch.get_num_threads()} threads"
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())  # other work on the machine skews timings
-    return {
-        "device": name,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "cuda": torch.version.cuda or "none",
-        "load_average_1_5_15_min": load,
-    }
-
-
 def table(result: dict) -> str:
     fast, hf, low = result.get("fast_path"), result.get("transformers"), result["floor"]
     rows = [
@@ -345,7 +196,8 @@ def table(result: dict) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pgpt-bench llm", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", choices=("tiny", "llava-7b-shape"), default="tiny")
+    parser.add_argument("--out", type=Path, required=True, help="directory for the JSON")
+    parser.add_argument("--preset", choices=("tiny", "shapes", "llava-1.5-7b"), default="tiny")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
                         help="default: float16 on CUDA, float32 on the CPU")  # fmt: skip
@@ -360,7 +212,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="min on a machine others share (their load inflates medians)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default docs/bench/)")
     return parser.parse_args(argv)
 
 
@@ -374,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu" and dtype == torch.float16:
         raise SystemExit("float16 needs a GPU; use float32 or bfloat16 on the CPU")
     build_device = "meta" if args.floor_only else args.device
-    model = build_bench_model(args.config, build_device, dtype, args.text_layers)
-    shape = Shape.of(model, dtype)
+    model = build_bench_model(args.preset, build_device, dtype, args.text_layers)
+    shape = Shape.of(model, dtype, COMMAND)
     answer_tokens = OBJECT_WORDS + 2
     result: dict = {
-        "config": args.config,
+        "preset": args.preset,
         "text_layers": shape.layers,
         "dtype": str(dtype).removeprefix("torch."),
         "compiled_decode_step": args.compile,
@@ -412,10 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     layers = "" if args.text_layers is None else f"-{args.text_layers}layers"
     kind = "floor" if args.floor_only else device.type + ("-compiled" if args.compile else "")
-    out = args.out or OUT_DIR / f"llm-{args.config}{layers}-{kind}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{args.config} ({shape.layers} LM layers), {result['dtype']}, "
+    out = write_result(args.out, f"llm-{args.preset}{layers}-{kind}.json", result)
+    print(f"{args.preset} ({shape.layers} LM layers), {result['dtype']}, "
           f"{result['machine']['device']}")  # fmt: skip
     if "fast_path" in result:
         print(table(result))

@@ -1,19 +1,20 @@
-"""Samples -> a training batch for ``PerceptionGPT.forward``.
+"""Samples -> a training batch for ``PerceptionObjective`` (``pgpt_ros.training``).
 
-The prompt and answer formats come from ``pgpt_ros.model.tokens`` (through the model), so this
-module only lays samples out as tensors:
+The prompt and answer formats come from ``pgpt_ros.model.tokens`` and the frame geometry from
+``pgpt_ros.model.preprocess.FrameTransform`` (the same code inference uses), so this module only
+lays samples out as tensors:
 
     input_ids, attention_mask (B, T)   prompt + answer, right-padded
     labels (B, T)                      answer ids (EOS included), IGNORE_INDEX elsewhere
-    pixel_values (B, 3, S, S)          stretched, CLIP-normalised
-    target_boxes (K, 4)                normalised xyxy, one per answer <vis>, samples in order
-    target_masks (K, M, M)             float in [0, 1] (area-resized), same order
+    pixel_values (B, 3, S, S)          the model input (stretched or padded), CLIP-normalised
+    target_boxes (K, 4)                normalised xyxy in the model's frame, one per answer <vis>
+    target_masks (K, M, M)             share of each mask cell covered, same order
     num_targets (B,)                   objects per sample (K = sum)
-    patch_targets (B, N, C)            class fractions per image token, when the model has a
-                                       patch classifier and every sample a ``class_map``
+    patch_targets (B, N, C)            class shares per image token, when asked for and every
+                                       sample has a ``class_map``
     patch_geometry (B, N, 4)           (cx, cy, w, h) of the object under each image token and
-    patch_geometry_weight (B, N)       the share of the token it covers, when the model has a
-                                       patch geometry head and every sample an ``instance_map``
+    patch_geometry_weight (B, N)       the share of the token it covers, when asked for and every
+                                       sample has an ``instance_map``
 
 ``Collator.pack`` lays out several commands about one image in one row instead: the shared
 prompt prefix (up to the image tokens) once, then each command and answer as a segment that sees
@@ -29,37 +30,44 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from transformers import PreTrainedTokenizerBase
 
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.model import tokens
-from pgpt_ros.model.perception_gpt import IGNORE_INDEX, PerceptionGPT
-from pgpt_ros.model.preprocess import preprocess_images
+from pgpt_ros.model.config import PerceptionGPTConfig
+from pgpt_ros.model.preprocess import FrameTransform, preprocess_images
 
-
-def normalised_boxes(sample: Sample) -> np.ndarray:
-    """(N, 4) pixel xyxy -> normalised xyxy in [0, 1] over the full image (it is stretched)."""
-    h, w = sample.image.shape[:2]
-    scale = np.array([w, h, w, h], dtype=np.float32)
-    return np.clip(sample.boxes.astype(np.float32) / scale, 0.0, 1.0)
-
-
-def resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
-    """(N, H, W) bool -> (N, size, size) float32 coverage in [0, 1] (box-filter resize)."""
-    out = np.zeros((len(masks), size, size), dtype=np.float32)
-    for i, mask in enumerate(masks):
-        image = Image.fromarray(mask.astype(np.float32))
-        out[i] = np.asarray(image.resize((size, size), Image.Resampling.BOX), dtype=np.float32)
-    return np.clip(out, 0.0, 1.0)
+# Label of positions that carry no target (the prompt, padding): cross-entropy skips them.
+IGNORE_INDEX = -100
 
 
 class Collator:
-    """Callable for ``DataLoader(collate_fn=Collator(model))``; holds only the tokenizer and the
-    config, so it can run in worker processes without touching the model's weights."""
+    """Callable for ``DataLoader(collate_fn=Collator(tokenizer, config))``; it holds no weights,
+    so it runs in worker processes and never touches the model.
 
-    def __init__(self, model: PerceptionGPT) -> None:
-        self.tokenizer = model.require_tokenizer()
-        self.config = model.config
+    Arguments:
+        tokenizer: the model's tokenizer (``<image>`` and ``<vis>`` included).
+        config (PerceptionGPTConfig): token ids, prompt template, image size and resize mode.
+        patch_classes (int): > 0 adds ``patch_targets`` with this many classes (the training-only
+            patch classifier's targets).
+        patch_geometry (bool): adds ``patch_geometry`` and its weight (the training-only box head).
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        config: PerceptionGPTConfig,
+        *,
+        patch_classes: int = 0,
+        patch_geometry: bool = False,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.config = config
+        self.patch_classes = patch_classes
+        self.patch_geometry = patch_geometry
+
+    def _pixels(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[FrameTransform]]:
+        return preprocess_images(images, self.config.image_size, self.config.resize_mode)
 
     def encode(self, sample: Sample) -> tuple[list[int], list[int]]:
         """(input ids, labels) of one sample."""
@@ -71,7 +79,12 @@ class Collator:
             cfg.image_token_id,
             cfg.num_image_tokens,
         )
-        text_boxes = normalised_boxes(sample) if cfg.head == "text_coords" else None
+        text_boxes = None
+        if cfg.head == "text_coords":
+            transform = FrameTransform.fit(
+                sample.image.shape[1], sample.image.shape[0], cfg.image_size, cfg.resize_mode
+            )
+            text_boxes = np.clip(transform.boxes_to_model(sample.boxes), 0.0, 1.0)
         answer = tokens.encode_answer(
             self.tokenizer, sample.phrases, cfg.vis_token_id, cfg.eos_token_id, text_boxes
         )
@@ -88,14 +101,15 @@ class Collator:
             input_ids[row, : len(ids)] = torch.tensor(ids)
             labels[row, : len(lab)] = torch.tensor(lab)
             attention_mask[row, : len(ids)] = 1
+        pixels, transforms = self._pixels([s.image for s in samples])
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": labels,
-            "pixel_values": preprocess_images([s.image for s in samples], cfg.image_size),
-            **self._targets(samples),
+            "pixel_values": pixels,
+            **self._targets(samples, transforms),
             "num_targets": torch.tensor([s.num_targets for s in samples]),
-            **self._patch_targets(samples),
+            **self._patch_targets(samples, transforms),
         }
 
     def pack(self, groups: Sequence[Sequence[Sample]]) -> dict[str, torch.Tensor]:
@@ -134,75 +148,88 @@ class Collator:
         mask = torch.zeros(allowed.shape, dtype=torch.float32)
         mask.masked_fill_(~allowed, torch.finfo(torch.float32).min)
         samples = [s for group in groups for s in group]
+        pixels, transforms = self._pixels([g[0].image for g in groups])
+        per_sample = [t for g, t in zip(groups, transforms, strict=True) for _ in g]
         return {
             "input_ids": input_ids,
             "attention_mask": mask[:, None],
             "position_ids": position_ids,
             "labels": labels,
-            "pixel_values": preprocess_images([g[0].image for g in groups], cfg.image_size),
-            **self._targets(samples),
+            "pixel_values": pixels,
+            **self._targets(samples, per_sample),
             "num_targets": torch.tensor([sum(s.num_targets for s in g) for g in groups]),
-            **self._patch_targets([g[0] for g in groups]),
+            **self._patch_targets([g[0] for g in groups], transforms),
         }
 
-    def _targets(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
-        """Normalised boxes and resized masks of every target, samples in order."""
+    def _targets(
+        self, samples: Sequence[Sample], transforms: Sequence[FrameTransform]
+    ) -> dict[str, torch.Tensor]:
+        """Boxes and masks of every target in the model's frame, samples in order."""
         size = self.config.mask_size
-        boxes = [normalised_boxes(s) for s in samples]
-        masks = [resize_masks(s.masks, size) for s in samples]
+        boxes = [t.boxes_to_model(s.boxes) for s, t in zip(samples, transforms, strict=True)]
+        masks = [t.masks_to_model(s.masks, size) for s, t in zip(samples, transforms, strict=True)]
         return {
-            "target_boxes": torch.from_numpy(np.concatenate(boxes).reshape(-1, 4)),
+            "target_boxes": torch.from_numpy(np.clip(np.concatenate(boxes), 0, 1).reshape(-1, 4)),
             "target_masks": torch.from_numpy(np.concatenate(masks).reshape(-1, size, size)),
         }
 
-    def _patch_targets(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
-        """The dense per-token targets the model has heads for and every sample has maps for."""
-        cfg, out = self.config, {}
-        grid = int(round(cfg.num_image_tokens**0.5))
-        if cfg.patch_classes and all(s.class_map is not None for s in samples):
+    def _patch_targets(
+        self, samples: Sequence[Sample], transforms: Sequence[FrameTransform]
+    ) -> dict[str, torch.Tensor]:
+        """The dense per-token targets the training-only heads need, when every sample has the
+        maps for them (``Sample.class_map`` / ``instance_map``)."""
+        grid, out = self.config.grid, {}
+        pairs = list(zip(samples, transforms, strict=True))
+        classes = self.patch_classes
+        if classes and all(s.class_map is not None for s in samples):
             out["patch_targets"] = torch.from_numpy(
-                np.stack([class_fractions(s.class_map, grid, cfg.patch_classes) for s in samples])
+                np.stack([class_fractions(s.class_map, grid, classes, t) for s, t in pairs])
             )
-        if cfg.patch_geometry and all(s.instance_map is not None for s in samples):
-            geometry = [object_geometry(s.instance_map, grid) for s in samples]
+        if self.patch_geometry and all(s.instance_map is not None for s in samples):
+            geometry = [object_geometry(s.instance_map, grid, t) for s, t in pairs]
             out["patch_geometry"] = torch.from_numpy(np.stack([g for g, _ in geometry]))
             out["patch_geometry_weight"] = torch.from_numpy(np.stack([w for _, w in geometry]))
         return out
 
 
-def class_fractions(class_map: np.ndarray, grid: int, classes: int, sub: int = 4) -> np.ndarray:
-    """HxW class ids -> (grid * grid, classes) float32 share of each class in each patch.
-
-    The map is stretched like the image (nearest, ``sub`` x ``sub`` samples per patch), so the
-    patches line up with the image tokens (row-major).
-    """
-    if int(class_map.max(initial=0)) >= classes:
-        raise ValueError(f"class_map holds class {class_map.max()}, the model has {classes}")
-    side = grid * sub
-    small = np.asarray(Image.fromarray(class_map).resize((side, side), Image.Resampling.NEAREST))
-    onehot = np.eye(classes, dtype=np.float32)[small]  # (side, side, C)
+def _label_shares(labels: np.ndarray, grid: int, classes: int, sub: int = 4) -> np.ndarray:
+    """(side, side) model-frame labels, side = grid * sub -> (grid * grid, classes) shares."""
+    onehot = np.eye(classes, dtype=np.float32)[labels]  # (side, side, C)
     blocks = onehot.reshape(grid, sub, grid, sub, classes).mean(axis=(1, 3))
     return blocks.reshape(grid * grid, classes)
 
 
+def class_fractions(
+    class_map: np.ndarray, grid: int, classes: int, transform: FrameTransform, sub: int = 4
+) -> np.ndarray:
+    """HxW class ids -> (grid * grid, classes) float32 share of each class in each patch of the
+    model input (``sub`` x ``sub`` nearest samples per patch; padding is background, class 0)."""
+    if int(class_map.max(initial=0)) >= classes:
+        raise ValueError(f"class_map holds class {class_map.max()}, the head has {classes}")
+    return _label_shares(transform.labels_to_model(class_map, grid * sub), grid, classes, sub)
+
+
 def object_geometry(
-    instance_map: np.ndarray, grid: int, sub: int = 4
+    instance_map: np.ndarray, grid: int, transform: FrameTransform, sub: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """HxW instance ids -> (grid * grid, 4) float32 normalised (cx, cy, w, h) of the box of the
-    object under each patch, and (grid * grid,) the share of the patch that objects cover.
+    """HxW instance ids -> (grid * grid, 4) float32 normalised (cx, cy, w, h), in the model's
+    frame, of the box of the object under each patch, and (grid * grid,) the share of the patch
+    that objects cover.
 
     A patch that two objects share gets their share-weighted mean; a background patch gets zeros
     and weight 0. Boxes are those of the visible pixels, like the ground-truth boxes.
     """
-    h, w = instance_map.shape
     count = int(instance_map.max(initial=0))
-    shares = class_fractions(instance_map, grid, count + 1)[:, 1:]  # (N, K), background dropped
+    labels = transform.labels_to_model(instance_map, grid * sub)
+    shares = _label_shares(labels, grid, count + 1, sub)[:, 1:]  # (N, K), background dropped
     boxes = np.zeros((count, 4), np.float32)
     for k in range(count):
         ys, xs = np.nonzero(instance_map == k + 1)
         if len(xs):  # an object hidden entirely keeps a zero box and, having no pixels, no share
-            x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-            boxes[k] = [(x1 + x2) / (2 * w), (y1 + y2) / (2 * h), (x2 - x1) / w, (y2 - y1) / h]
+            x1, y1, x2, y2 = transform.boxes_to_model(
+                [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            )[0]
+            boxes[k] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
     weight = shares.sum(axis=1)
     geometry = shares @ boxes / np.maximum(weight, 1e-6)[:, None]
     return geometry.astype(np.float32), weight.astype(np.float32)
@@ -211,8 +238,3 @@ def object_geometry(
 def _image_prefix_length(ids: list[int], image_token_id: int) -> int:
     """Number of prompt ids up to and including the last image token."""
     return max(i for i, token in enumerate(ids) if token == image_token_id) + 1
-
-
-def collate(samples: list[Sample], model: PerceptionGPT) -> dict[str, torch.Tensor]:
-    """One batch from ``samples`` (see the module docstring for its keys)."""
-    return Collator(model)(samples)

@@ -1,5 +1,6 @@
-"""Export of the ``<vis>`` heads to ONNX, TensorRT engine builds and the engine cache.
+"""Export of the ``<vis>`` heads to ONNX: the graphs, their tensor names and their manifest.
 
-``pgpt-export MODEL_DIR`` (``cli.py``) writes the ONNX graphs and their manifest; the runtime
-(``pgpt_ros.runtime.heads``) exports on demand and builds engines through ``engine_cache``.
+``pgpt-export MODEL_DIR`` (``cli.py``) writes the ONNX graphs and their manifest; the runtime's
+head backends (``pgpt_ros.runtime.backends``) export on demand and build TensorRT engines from the
+same graphs. Nothing here depends on a runtime backend, except the CLI's parity check.
 """

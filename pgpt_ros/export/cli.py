@@ -1,6 +1,6 @@
 """``pgpt-export MODEL_DIR``: the model's heads to ONNX, checked against torch in ONNX Runtime.
 
-    pgpt-export pgpt_ros/default_model                 # -> engines/heads-<hash>/
+    pgpt-export pgpt_ros/default_model                 # -> <cache>/heads-<hash>/
     pgpt-export runs/my_model --output /tmp/heads      # -> /tmp/heads/
     pgpt-export runs/my_model --no-check
 
@@ -19,13 +19,10 @@ import torch
 
 from pgpt_ros.export.names import MAX_BATCH
 from pgpt_ros.export.onnx_export import export_dir, export_heads
-from pgpt_ros.model import PerceptionGPT
-from pgpt_ros.runtime.heads import (
-    TorchHeads,
-    compare_backends,
-    onnxruntime_heads,
-    random_head_inputs,
-)
+from pgpt_ros.model import PerceptionGPT, load_pretrained
+from pgpt_ros.runtime.backends import TorchHeads, default_engine_dir
+from pgpt_ros.runtime.backends.onnxruntime_heads import onnxruntime_heads
+from pgpt_ros.runtime.backends.parity import compare_backends, random_head_inputs
 
 CHECK_BATCHES = (1, 3)
 
@@ -36,8 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--engine-dir",
         type=Path,
-        default=Path("engines"),
-        help="cache root; the heads go to ENGINE_DIR/heads-<hash>/, where the node finds them",
+        default=None,
+        help="cache root (default: the per-user cache the node uses, "
+        f"{default_engine_dir()}); the heads go to ENGINE_DIR/heads-<hash>/",
     )
     parser.add_argument("--output", type=Path, help="write into this directory instead")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
@@ -66,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        model = PerceptionGPT.from_pretrained(args.model_dir)
-        directory = args.output or export_dir(model, args.engine_dir)
+        model = load_pretrained(args.model_dir)
+        directory = args.output or export_dir(model, args.engine_dir or default_engine_dir())
         manifest = export_heads(model, directory, source=args.model_dir)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"pgpt-export: {error}", file=sys.stderr)

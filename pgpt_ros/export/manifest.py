@@ -15,7 +15,7 @@ from pathlib import Path
 
 import onnx
 
-from pgpt_ros.export.names import BATCH_AXIS
+from pgpt_ros.export.names import BATCH_AXIS, OPT_BATCH
 
 _ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}
 
@@ -126,3 +126,13 @@ class OnnxManifest:
             if not (directory / head.file).is_file()
             or sha256_file(directory / head.file) != head.sha256
         ]
+
+
+def profile_shapes(record: HeadRecord, max_batch: int) -> dict[str, list[list[int]]]:
+    """Input name -> [min, opt, max] shapes of a TensorRT optimisation profile for one graph:
+    batch 1, ``OPT_BATCH`` and ``max_batch`` (native TensorRT and ORT's TensorRT provider share
+    it, so both build for the same range of K)."""
+    return {
+        t.name: [[b, *t.sample_shape] for b in (1, min(OPT_BATCH, max_batch), max_batch)]
+        for t in record.inputs
+    }

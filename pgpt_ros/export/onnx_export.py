@@ -30,8 +30,8 @@ from torch import nn
 
 from pgpt_ros.export.manifest import HeadRecord, OnnxManifest, sha256_file
 from pgpt_ros.export.names import BATCH_AXIS, HEADS, MAX_BATCH, ONNX_MANIFEST, OPSET, sample_shapes
-from pgpt_ros.model import PerceptionGPT
-from pgpt_ros.model.perception_gpt import WEIGHTS_NAME
+from pgpt_ros.model.checkpoint import WEIGHTS_NAME
+from pgpt_ros.model.perception_gpt import PerceptionGPT
 
 log = logging.getLogger(__name__)
 

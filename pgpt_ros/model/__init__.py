@@ -1,24 +1,34 @@
-"""PerceptionGPT: a LLaVA backbone that answers with <vis> tokens decoded into boxes and masks."""
+"""PerceptionGPT: a LLaVA backbone that answers with <vis> tokens decoded into boxes and masks.
 
-from pgpt_ros.model.builder import build_model
-from pgpt_ros.model.config import LossWeights, PerceptionGPTConfig
-from pgpt_ros.model.perception_gpt import (
-    Answer,
-    Detection,
-    Generation,
-    ModelOutput,
-    PerceptionGPT,
-    gather_vis_states,
-)
+from pgpt_ros.model import build_model, load_pretrained, preset_config, save_pretrained
+model = build_model(preset_config("tiny"))       # random weights, offline
+save_pretrained(model, "out/m"); model = load_pretrained("out/m")
+"""
+
+from pgpt_ros.model.builder import build_model, build_perception_gpt
+from pgpt_ros.model.checkpoint import is_model_dir, load_pretrained, save_pretrained
+from pgpt_ros.model.config import PerceptionGPTConfig
+from pgpt_ros.model.generation import Answer, Detection, Generation, answer, generate
+from pgpt_ros.model.llava import wrap_llava
+from pgpt_ros.model.lora import add_lora
+from pgpt_ros.model.perception_gpt import PerceptionGPT
+from pgpt_ros.model.registry import MODEL_PRESETS, preset_config
 
 __all__ = [
+    "MODEL_PRESETS",
     "Answer",
     "Detection",
     "Generation",
-    "LossWeights",
-    "ModelOutput",
     "PerceptionGPT",
     "PerceptionGPTConfig",
+    "add_lora",
+    "answer",
     "build_model",
-    "gather_vis_states",
+    "build_perception_gpt",
+    "generate",
+    "is_model_dir",
+    "load_pretrained",
+    "preset_config",
+    "save_pretrained",
+    "wrap_llava",
 ]

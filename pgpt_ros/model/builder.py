@@ -1,23 +1,28 @@
-"""Builders: the only code that turns a config (or a LLaVA checkpoint) into a PerceptionGPT.
+"""Builds a PerceptionGPT from its config: the only code that knows how the parts are wired.
 
-``build_model`` makes a model with random weights and the project's tiny tokenizer, offline;
-``wrap_llava`` (behind ``PerceptionGPT.from_llava``) puts the heads on a user's local checkpoint.
+``build_perception_gpt`` turns a config (and optionally a loaded backbone) into the composed
+model; ``build_model`` adds the project's tiny tokenizer and random weights, offline. Named
+architectures are in ``pgpt_ros.model.registry``; a user's LLaVA checkpoint goes through
+``pgpt_ros.model.llava``.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
-from typing import Any
 
-import torch
-from transformers import AutoTokenizer, LlavaForConditionalGeneration, PreTrainedTokenizerBase
+from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerBase
 
 from pgpt_ros.model.config import PerceptionGPTConfig
+from pgpt_ros.model.heads import BOX_DECODERS, BoxEncoder, ScoreHead
+from pgpt_ros.model.image_position import ImagePosition
+from pgpt_ros.model.mask_decoder import build_mask_decoder
 from pgpt_ros.model.perception_gpt import PerceptionGPT
-from pgpt_ros.model.tokenizer import add_perception_tokens, build_tiny_tokenizer
+from pgpt_ros.model.tokenizer import build_tiny_tokenizer
 from pgpt_ros.model.tokens import IMAGE_TOKEN, VIS_TOKEN
+from pgpt_ros.model.vision_stem import ConvStem
+
+TINY_VOCAB_SIZE = 768
 
 
 def with_token_ids(
@@ -41,70 +46,50 @@ def with_token_ids(
     return dataclasses.replace(config, backbone=backbone, **ids)
 
 
-def build_model(config: PerceptionGPTConfig | None = None) -> PerceptionGPT:
+def build_perception_gpt(
+    config: PerceptionGPTConfig,
+    *,
+    backbone: LlavaForConditionalGeneration | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> PerceptionGPT:
+    """The composed model with new (random) heads, on ``backbone`` or a new one from the config.
+
+    A "conv" vision stem replaces CLIP's patch projection inside the tower; everything after it
+    (token grid, widths, projector) stays LLaVA's, so every LLaVA code path still applies.
+    """
+    backbone = backbone or LlavaForConditionalGeneration(config.llava_config())
+    if config.vision_stem == "conv":
+        vision = config.backbone["vision_config"]
+        embeddings = backbone.model.vision_tower.embeddings
+        embeddings.patch_embedding = ConvStem(
+            width=vision["hidden_size"], patch_size=vision["patch_size"]
+        )
+    d, w, grid = config.hidden_size, config.head_width, config.grid
+    heads = {}
+    if config.head == "perception":
+        heads = dict(
+            box_decoder=BOX_DECODERS[config.box_decoder](hidden_size=d, width=w, grid=grid),
+            box_encoder=BoxEncoder(hidden_size=d, width=w),
+            mask_decoder=build_mask_decoder(
+                config.mask_decoder,
+                hidden_size=d,
+                width=w,
+                grid=grid,
+                mask_size=config.mask_size,
+                sam=config.sam,
+            ),
+            score_head=ScoreHead(hidden_size=d, width=w),
+        )
+    position = ImagePosition(hidden_size=d, grid=grid) if config.image_position else None
+    return PerceptionGPT(config, backbone, image_position=position, tokenizer=tokenizer, **heads)
+
+
+def build_model(config: PerceptionGPTConfig, *, vocab_size: int = TINY_VOCAB_SIZE) -> PerceptionGPT:
     """A PerceptionGPT with random weights (seed torch first for reproducibility), offline.
 
-    The tokenizer is the project's byte-level BPE, trained here from a built-in corpus; the
-    vocabulary size of the backbone is set to the tokenizer's.
+    The tokenizer is the project's byte-level BPE of ``vocab_size`` entries, trained here from a
+    built-in corpus; the backbone's vocabulary is set to the tokenizer's.
     """
-    config = config or PerceptionGPTConfig.tiny()
-    tokenizer = build_tiny_tokenizer(config.tokenizer_vocab_size)
+    tokenizer = build_tiny_tokenizer(vocab_size)
     config = with_token_ids(config, tokenizer, len(tokenizer))
-    return PerceptionGPT(config, tokenizer=tokenizer).eval()
-
-
-def load_llava_backbone(
-    llava_dir: Path, dtype: torch.dtype | None
-) -> LlavaForConditionalGeneration:
-    """A local HF LLaVA directory's model, never downloading (clear error if it is not one)."""
-    if not (llava_dir / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{llava_dir} is not a Hugging Face LLaVA directory (no config.json); download e.g. "
-            "llava-hf/llava-1.5-7b-hf once and pass its local path"
-        )
-    return LlavaForConditionalGeneration.from_pretrained(
-        llava_dir, dtype=dtype, local_files_only=True
-    )
-
-
-@torch.no_grad()
-def resize_vocabulary(
-    backbone: LlavaForConditionalGeneration, size: int, pad_to_multiple_of: int | None = None
-) -> None:
-    """Grows the input embedding and the LM head; new rows are the mean of the old ones.
-
-    Deterministic on purpose (transformers' mean resizing samples around the mean): an
-    adapter-only save relies on re-creating exactly the same frozen rows from the base checkpoint.
-    """
-    old = backbone.get_input_embeddings().num_embeddings
-    backbone.resize_token_embeddings(size, pad_to_multiple_of=pad_to_multiple_of)
-    for table in (backbone.get_input_embeddings(), backbone.get_output_embeddings()):
-        table.weight[old:] = table.weight[:old].mean(dim=0)
-
-
-def wrap_llava(
-    cls: type[PerceptionGPT],
-    llava_dir: Path,
-    overrides: dict[str, Any],
-    *,
-    dtype: torch.dtype | None = None,
-) -> PerceptionGPT:
-    """Loads a local HF LLaVA directory and adds ``<vis>`` plus random heads (see from_llava)."""
-    backbone = load_llava_backbone(llava_dir, dtype)
-    tokenizer = AutoTokenizer.from_pretrained(llava_dir, local_files_only=True)
-    add_perception_tokens(tokenizer)
-    if len(tokenizer) > backbone.get_input_embeddings().num_embeddings:
-        resize_vocabulary(backbone, len(tokenizer), pad_to_multiple_of=64)
-    vision = backbone.config.vision_config
-    fields: dict[str, Any] = dict(
-        base_llava=str(llava_dir.resolve()),
-        backbone=backbone.config.to_dict(),
-        image_size=vision.image_size,
-        mask_size=64,
-        head_width=256,
-    )
-    fields.update(overrides)
-    vocab_size = backbone.get_input_embeddings().num_embeddings
-    config = with_token_ids(PerceptionGPTConfig(**fields), tokenizer, vocab_size)
-    model = cls(config, backbone=backbone, tokenizer=tokenizer)
-    return model.to(backbone.dtype).eval()
+    return build_perception_gpt(config, tokenizer=tokenizer).eval()

@@ -11,55 +11,10 @@ boxes are normalised xyxy in [0, 1].
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def patch_centres(grid: int) -> torch.Tensor:
-    """(g*g, 2) normalised (x, y) centres of a g x g patch grid, row-major like the ViT's tokens."""
-    coords = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
-    ys, xs = torch.meshgrid(coords, coords, indexing="ij")
-    return torch.stack([xs.flatten(), ys.flatten()], dim=-1)
-
-
-def sine_position_encoding(points: torch.Tensor, width: int) -> torch.Tensor:
-    """Fixed sin/cos features of normalised (x, y) points: (..., 2) -> (..., width).
-
-    The heads add them to the patch features so attention can tell patches apart by place even
-    when the vision tower is small or frozen.
-    """
-    if width % 4:
-        raise ValueError(f"position encoding width must be a multiple of 4, got {width}")
-    # Frequencies from 1 to 64 periods per image: coarse enough to be smooth, fine enough for
-    # one cell of a 64 x 64 mask.
-    freqs = torch.logspace(0, 6, width // 4, base=2.0, device=points.device) * math.pi
-    angles = points.float()[..., None] * freqs  # (..., 2, F), float32 even for half inputs
-    feats = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (..., 2, 2F)
-    return feats.flatten(-2).to(points.dtype)
-
-
-def cxcywh_to_xyxy(centre: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
-    """(B, 2) centre and (B, 2) size in [0, 1] -> (B, 4) xyxy clipped to the image."""
-    half = size / 2
-    return torch.cat([centre - half, centre + half], dim=-1).clamp(0.0, 1.0)
-
-
-class MLP(nn.Module):
-    """Linear layers with GELU between them."""
-
-    def __init__(self, dims: list[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            layers.append(nn.Linear(d_in, d_out))
-            if i < len(dims) - 2:
-                layers.append(nn.GELU())
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+from pgpt_ros.model.common import MLP, cxcywh_to_xyxy, patch_centres, sine_position_encoding
 
 
 class QueryBoxDecoder(nn.Module):
@@ -68,7 +23,7 @@ class QueryBoxDecoder(nn.Module):
     Softmax over patches gives a heat map whose expected patch centre is the box centre (plus a
     learned offset of at most one patch); width and height come from an MLP over the query, the
     attention-pooled feature and the heat map's spread. Locating by attention trains in minutes
-    where regressing four numbers from the state alone did not (model-notes.md).
+    on a CPU where regressing four numbers from the state alone did not learn at all.
 
     Arguments:
         hidden_size (int): the LLM width d.
@@ -103,8 +58,12 @@ class QueryBoxDecoder(nn.Module):
         """Returns (B, 4) normalised xyxy boxes."""
         attn = self.heat_map(vis_state, image_feats)  # (B, N)
         centre = attn @ self.centres  # (B, 2)
-        # The heat map's spread (std of x and y) is a direct cue for the object's extent.
-        spread = (attn @ self.centres.square() - centre.square()).clamp(min=1e-6).sqrt()
+        # The heat map's spread (std of x and y) is a direct cue for the object's extent. Computed
+        # around the mean, not as E[x^2] - E[x]^2: in float16 that difference of two nearly equal
+        # numbers cancels to noise for a peaked heat map (a small object).
+        offsets = self.centres[None] - centre[:, None]  # (B, N, 2)
+        variance = torch.einsum("bn,bnc->bc", attn, offsets.square())
+        spread = variance.clamp(min=1e-6).sqrt()
         pooled = torch.einsum("bn,bnw->bw", attn, self.value(self.key_norm(image_feats)))
         out = self.box(torch.cat([self.query(vis_state), pooled, spread], dim=-1))
         # The soft-argmax centre is pulled towards the image centre while attention is spread;
@@ -170,38 +129,3 @@ class ScoreHead(nn.Module):
         """(B, d), (B, 4) -> (B,) predicted IoU in [0, 1]."""
         x = torch.cat([self.state(vis_state), boxes], dim=-1)
         return torch.sigmoid(self.mlp(x)).squeeze(-1)
-
-
-class PatchClassifier(nn.Module):
-    """Training only: which object class covers each image token, from the projector outputs.
-
-    A tiny model trained from random weights otherwise learns what is where only through the
-    answer tokens, one object per command; this head gives every image token a label every step
-    (soft: the class fractions of its patch). Inference never calls it.
-    """
-
-    def __init__(self, *, hidden_size: int, classes: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(hidden_size, classes)
-
-    def forward(self, image_feats: torch.Tensor) -> torch.Tensor:
-        """(B, N, d) -> (B, N, classes) logits."""
-        return self.linear(image_feats)
-
-
-class PatchGeometry(nn.Module):
-    """Training only: the box (cx, cy, w, h) of the object under each image token.
-
-    "The largest circle" or "the square left of the blue triangle" compare whole objects; with
-    this head every token of an object carries that object's centre and size in a linear form
-    the LLM's attention can rank, instead of only its own patch's content. Inference never calls
-    it.
-    """
-
-    def __init__(self, *, hidden_size: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(hidden_size, 4)
-
-    def forward(self, image_feats: torch.Tensor) -> torch.Tensor:
-        """(B, N, d) -> (B, N, 4) normalised (cx, cy, w, h)."""
-        return torch.sigmoid(self.linear(image_feats))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pgpt_ros.model.heads import patch_centres, sine_position_encoding
+from pgpt_ros.model.common import patch_centres, sine_position_encoding
 
 
 class ImagePosition(nn.Module):

@@ -6,7 +6,7 @@ Both share one tensor-only interface::
         -> mask logits (B, mask_size, mask_size) over the full image
 
 - ``LiteMaskDecoder``: this project's small SAM-style decoder. A decoder prompted by the token
-  alone learned only a blob (model-notes.md), so it is given the spatial prior by design: the box,
+  alone learned only a blob in early CPU runs, so it is given the spatial prior by design: the box,
   rasterised, is a dense prompt on the patch grid and again at mask resolution, and a shallow conv
   of the pixels (an HQ-SAM-style skip) brings edges the 8 x 8 ViT grid cannot.
 - ``SamMaskDecoderAdapter``: drives transformers' SAM (vision encoder frozen, prompt encoder,
@@ -16,13 +16,20 @@ Both share one tensor-only interface::
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import SamConfig, SamModel
 
-from pgpt_ros.model.config import CLIP_MEAN, CLIP_STD
-from pgpt_ros.model.heads import MLP, patch_centres, sine_position_encoding
+from pgpt_ros.model.common import MLP, patch_centres, sine_position_encoding
+from pgpt_ros.model.preprocess import CLIP_MEAN, CLIP_STD
+
+if TYPE_CHECKING:  # the composed model uses this module's decoders, never the reverse at run time
+    from pgpt_ros.model.perception_gpt import PerceptionGPT
 
 # SAM's pixel normalisation (ImageNet statistics, 0-1 scale).
 SAM_MEAN = (0.485, 0.456, 0.406)
@@ -217,3 +224,21 @@ def build_mask_decoder(
     if kind == "sam":
         return SamMaskDecoderAdapter.build(sam, hidden_size=hidden_size, mask_size=mask_size)
     return LiteMaskDecoder(hidden_size=hidden_size, width=width, grid=grid, mask_size=mask_size)
+
+
+def use_sam_mask_decoder(model: PerceptionGPT, sam_dir: str | Path) -> None:
+    """Replaces ``model``'s mask decoder by a local HF SAM checkpoint's (e.g. sam-vit-base),
+    driven by ``SamMaskDecoderAdapter``; its token projection is new (random). The config records
+    the SAM architecture, so a saved model rebuilds it."""
+    sam_dir = Path(sam_dir)
+    if not (sam_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{sam_dir} is not a Hugging Face SAM directory (no config.json); download e.g. "
+            "facebook/sam-vit-base once and pass its local path"
+        )
+    sam = SamModel.from_pretrained(sam_dir, local_files_only=True, attn_implementation="sdpa")
+    decoder = SamMaskDecoderAdapter(
+        hidden_size=model.config.hidden_size, sam=sam, mask_size=model.config.mask_size
+    )
+    model.mask_decoder = decoder.to(model.device, model.dtype)
+    model.config = dataclasses.replace(model.config, mask_decoder="sam", sam=sam.config.to_dict())

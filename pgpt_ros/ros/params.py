@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from pgpt_ros.policy import AnswerPolicy
+
 IMAGE_RELIABILITIES = ("best_effort", "reliable")
 # The `masks` topic is a mono8 instance-id image: id + 1 per detection must fit in a byte.
 MAX_OBJECTS_LIMIT = 254
@@ -34,7 +36,9 @@ class NodeParams:
     device: str = _param("cpu", "torch device: cpu, cuda, cuda:1, ...")
     dtype: str = _param("float32", "float32, float16 (GPU only) or bfloat16")
     head_backend: str = _param("auto", "box/mask heads: auto, torch, onnxruntime or tensorrt")
-    engine_dir: str = _param("engines", "where built TensorRT engines are cached")
+    engine_dir: str = _param(
+        "", "cache of exported heads and TensorRT engines; empty = the per-user cache directory"
+    )
     force_engine_rebuild: bool = _param(False, "rebuild engines even if the cache matches")
     image_reliability: str = _param(
         "best_effort", "image QoS: best_effort or reliable (depth 1 either way)"
@@ -46,9 +50,11 @@ class NodeParams:
     autostart: bool = _param(True, "configure and activate at start (plain `ros2 run`)")
     max_image_side: int = _param(4096, "images with a longer side are BAD_IMAGE", runtime=True)
     max_command_length: int = _param(200, "longer commands are BAD_COMMAND (characters)", True)
-    max_new_tokens: int = _param(32, "answer length limit (tokens)", runtime=True)
-    max_objects: int = _param(8, "detections per answer at most", runtime=True)
-    score_threshold: float = _param(0.25, "detections scoring below are dropped", runtime=True)
+    max_new_tokens: int = _param(AnswerPolicy.max_new_tokens, "answer length limit (tokens)")
+    max_objects: int = _param(AnswerPolicy.max_objects, "detections per answer at most", True)
+    score_threshold: float = _param(
+        AnswerPolicy.score_threshold, "detections scoring below are dropped", runtime=True
+    )
     publish_masks: bool = _param(True, "compute masks and publish the `masks` image", runtime=True)
     publish_overlay: bool = _param(True, "draw and publish the `overlay` image", runtime=True)
     max_image_age_s: float = _param(1.0, "older frames (since received) are STALE_IMAGE", True)
@@ -64,8 +70,8 @@ class NodeParams:
              f"max_image_side must be in 16..32768 pixels, got {self.max_image_side}"),
             (1 <= self.max_command_length <= 10000,
              f"max_command_length must be in 1..10000 characters, got {self.max_command_length}"),
-            (1 <= self.max_new_tokens <= 4096,
-             f"max_new_tokens must be in 1..4096, got {self.max_new_tokens}"),
+            (1 <= self.max_new_tokens <= 512,
+             f"max_new_tokens must be in 1..512, got {self.max_new_tokens}"),
             (1 <= self.max_objects <= MAX_OBJECTS_LIMIT,
              f"max_objects must be in 1..{MAX_OBJECTS_LIMIT} (mask ids are one byte), "
              f"got {self.max_objects}"),
@@ -77,6 +83,15 @@ class NodeParams:
              f"model_path has leading or trailing spaces: {self.model_path!r}"),
         ]  # fmt: skip
         return [message for ok, message in checks if not ok]
+
+    def policy(self) -> AnswerPolicy:
+        """The answer policy these parameters ask of the Perceiver."""
+        return AnswerPolicy(
+            max_new_tokens=self.max_new_tokens,
+            max_objects=self.max_objects,
+            score_threshold=self.score_threshold,
+            with_masks=self.publish_masks,
+        )
 
     def validated(self) -> NodeParams:
         """Returns self, or raises ValueError naming every impossible value."""

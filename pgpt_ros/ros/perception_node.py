@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros import messages
 from pgpt_ros.ros.images import BadImage, compressed_to_rgb, from_array, to_rgb
@@ -55,25 +55,19 @@ def load_perceiver(params: NodeParams) -> Any:
         device=params.device,
         dtype=params.dtype,
         head_backend=params.head_backend,
-        engine_dir=params.engine_dir,
+        engine_dir=params.engine_dir or None,
         force_engine_rebuild=params.force_engine_rebuild,
+        policy=params.policy(),
     )
     perceiver.warmup()  # CUDA graph capture happens at configure, not on the first command
     return perceiver
 
 
 def check_command(text: str, max_length: int) -> str:
-    """The command without surrounding whitespace; ValueError if it cannot be a command."""
-    command = text.strip()
-    if not command:
-        raise ValueError("command is empty")
-    if len(command) > max_length:
-        raise ValueError(
-            f"command has {len(command)} characters, max_command_length is {max_length}"
-        )
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in command):
-        raise ValueError("command contains control characters")
-    return command
+    """The normalised command (``pgpt_ros.commands``); BadCommand if it cannot be one."""
+    if len(text) > max_length:
+        raise BadCommand(f"command has {len(text)} characters, max_command_length is {max_length}")
+    return normalize_command(text)
 
 
 @dataclass
@@ -291,7 +285,7 @@ class PerceptionNode(LifecycleNode):
             self._stats.commands += 1
         try:
             job.command = check_command(text, self.params.max_command_length)
-        except ValueError as error:
+        except BadCommand as error:
             self._finish(job, self._status(job, DetectionArray.BAD_COMMAND, str(error)))
             return job
         try:
@@ -347,12 +341,9 @@ class PerceptionNode(LifecycleNode):
                 rgb,
                 job.command,
                 image_id=frame.seq if frame.seq >= 0 else None,
-                max_new_tokens=params.max_new_tokens,
-                max_objects=params.max_objects,
-                with_masks=params.publish_masks,
+                policy=params.policy(),
             )
-            found = [d for d in perception.detections if d.score >= params.score_threshold]
-            found = found[: params.max_objects]
+            found = perception.detections
             header = frame.msg.header
             if params.publish_masks:
                 self._masks_pub.publish(messages.instance_image(found, header, height, width))
@@ -370,6 +361,8 @@ class PerceptionNode(LifecycleNode):
                 answer=perception.answer,
                 latency_s=time.monotonic() - job.accepted,
             )
+        except BadCommand as error:  # e.g. more tokens than the model reads
+            return self._status(job, DetectionArray.BAD_COMMAND, str(error), frame)
         except Exception as error:  # the model is third-party code: report, keep serving
             message = f"model failed: {type(error).__name__}: {error}"
             return self._status(job, DetectionArray.INTERNAL_ERROR, message, frame)

@@ -1,5 +1,16 @@
-"""Inference runtime: the Perceiver the node calls, and the backends behind it."""
+"""The served path: ``Perceiver`` (frame + command -> detections in pixels), the static-cache
+decoder, the head backends (torch, ONNX Runtime, TensorRT) and model loading."""
 
-from pgpt_ros.runtime.perceiver import Perceiver, Perception, PixelDetection
+from pgpt_ros.policy import AnswerPolicy
+from pgpt_ros.runtime.loading import DEFAULT_MODEL_DIR, load_model
+from pgpt_ros.runtime.perceiver import Perceiver, Perception
+from pgpt_ros.runtime.postprocess import PixelDetection
 
-__all__ = ["Perceiver", "Perception", "PixelDetection"]
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "AnswerPolicy",
+    "Perceiver",
+    "Perception",
+    "PixelDetection",
+    "load_model",
+]

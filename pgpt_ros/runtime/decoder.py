@@ -6,8 +6,10 @@ for each command. Here one ``StaticCache`` is allocated once; positions are writ
 * the image prefix stays in positions ``[0, prefix)`` while commands about the same frame overwrite
   only the positions after it (``truncate(prefix)`` then ``generate``), and
 * every step has fixed shapes, so on CUDA each step shape is captured once in a CUDA graph and
-  replayed: one launch per step instead of hundreds (gpu-notes.md: 36 ms -> 8.6 ms per token on an
-  H100 for the 7B shape). Command prefills are padded to a few bucket lengths for the same reason.
+  replayed: one launch per step instead of hundreds (docs/performance.md: 36 ms -> 8.6 ms per token
+  for the 7B shape on an H100). Command prefills are padded to a few bucket lengths for the same
+  reason, and ``warmup`` captures every bucket before the first command, so no command pays for a
+  capture. All captured steps share one graph memory pool.
 
 The same code runs eagerly on the CPU (fp32), padding included, so CI checks it against
 ``PerceptionGPT.generate``, the reference. Attention uses an explicit 4-D additive mask built from the
@@ -17,14 +19,13 @@ never attended to, and nothing in a step depends on host values, which graph cap
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from transformers import StaticCache
 
-from pgpt_ros.model import Generation, PerceptionGPT
-from pgpt_ros.model.perception_gpt import LogitsProcessor, greedy_decode
-from pgpt_ros.runtime.heads import HeadBackend
+from pgpt_ros.model.generation import Generation, LogitsProcessor, greedy_decode
+from pgpt_ros.model.perception_gpt import PerceptionGPT
+from pgpt_ros.runtime.backends.base import HeadBackend
+from pgpt_ros.runtime.cuda_graphs import CapturedStep
 
 # Prefill lengths a command is padded to (1 is the decode step). Few buckets = few graphs to
 # capture; padding costs almost nothing, since a short prefill is bound by reading the weights.
@@ -42,38 +43,6 @@ def bucket(length: int) -> int:
     )
 
 
-class CapturedStep:
-    """One CUDA graph of ``step`` for one input shape; ``reset`` undoes a warm-up's cache writes.
-
-    torch's recipe: warm up on a side stream (allocator and cuBLAS settle), capture, then replay
-    with new values copied into the captured input. The output tensor is overwritten by the next
-    replay, so callers copy what they keep.
-    """
-
-    def __init__(
-        self,
-        step: Callable[[torch.Tensor], torch.Tensor],
-        example: torch.Tensor,
-        reset: Callable[[], None],
-    ) -> None:
-        self.input = example.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                step(self.input)
-                reset()
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.output = step(self.input)
-
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        self.input.copy_(inputs)
-        self.graph.replay()
-        return self.output
-
-
 class StaticDecoder:
     """The language model over one preallocated KV cache, and the greedy loop with the heads.
 
@@ -83,8 +52,8 @@ class StaticDecoder:
         max_text_tokens (int): room for all text (prompt without the image, and the answer).
         cuda_graphs (bool | None): capture steps in CUDA graphs; None = when the model is on CUDA.
         compile_decode (bool): compile the one-token step with torch.compile (inductor, fused
-            kernels; gpu-notes.md: 8.6 -> 6.3 ms per token for the 7B shape) before capturing it.
-            Costs one to two minutes of compilation on the first command.
+            kernels; 8.6 -> 6.3 ms per token for the 7B shape on an H100) before capturing it.
+            Costs one to two minutes of compilation at ``warmup``.
     """
 
     @torch.inference_mode()
@@ -119,6 +88,7 @@ class StaticDecoder:
         self._position = torch.zeros((), dtype=torch.long, device=device)
         self._key_index = torch.arange(self.max_length, device=device)
         self._graphs: dict[int, CapturedStep] = {}
+        self._pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         # CUDA graphs are captured here, so inductor is asked for kernels only.
         mode = "max-autotune-no-cudagraphs" if device.type == "cuda" else None
         self._decode_step = (
@@ -151,6 +121,13 @@ class StaticDecoder:
         self._position.fill_(0)
         self._lm(embeds)
         self.length = embeds.shape[1]
+
+    def command_room(self, prefix: int, max_new_tokens: int) -> int:
+        """The most command tokens that fit after a ``prefix``-token image prefix, leaving room
+        for ``max_new_tokens`` answer tokens and for the command's padded prefill."""
+        room = self.max_length - prefix
+        largest_bucket = max((b for b in BUCKETS if b <= room), default=0)
+        return max(0, min(room - max_new_tokens + 1, largest_bucket))
 
     def _check_room(self, tokens: int) -> None:
         if self.length + tokens > self.max_length:
@@ -190,7 +167,9 @@ class StaticDecoder:
         step = self._decode_step if size == 1 else self._lm
         if self.use_graphs:
             if size not in self._graphs:
-                self._graphs[size] = CapturedStep(step, embeds, lambda: self.cache.crop(-size))
+                self._graphs[size] = CapturedStep(
+                    step, embeds, lambda: self.cache.crop(-size), self._pool
+                )
             hidden = self._graphs[size](embeds)
         else:
             hidden = step(embeds)
@@ -199,6 +178,21 @@ class StaticDecoder:
         self.cache.crop(real - size)
         self.length += real
         return hidden[:, real - 1]
+
+    @torch.inference_mode()
+    def warmup(self) -> None:
+        """Runs (and on CUDA captures) every step shape once, then empties the cache: graph
+        capture and compilation happen here, at start, never in the middle of serving."""
+        width = self.model.config.hidden_size
+        room = self.max_length - self.model.config.num_image_tokens
+        for size in (b for b in BUCKETS if b <= room):
+            self.cache.reset()
+            self.length = 0
+            self._feed(
+                torch.zeros(1, size, width, dtype=self.model.dtype, device=self.model.device)
+            )
+        self.cache.reset()
+        self.length = 0
 
     # ----------------------------------------------------------------------------- greedy answer
     @torch.inference_mode()

@@ -1,65 +1,45 @@
-"""Perceiver: (image, command) -> detections in source-image pixels. What the ROS node calls.
+"""Perceiver: (frame, command) -> detections in the frame's pixels. What the node serves, and what
+evaluation, the demo and the benchmarks measure.
 
-The model works in a normalised frame: every image is stretched (never cropped) to the model's
-square input, so a normalised box or mask covers the full source image. This class is the one place
-that maps those outputs back to the source image's pixels, and the one place that turns a
-``model_path`` parameter into a loaded model on a device, so the node holds no model logic.
+    perceiver = Perceiver.load("")                   # the embedded default model, head backend auto
+    perceiver.set_image(rgb, image_id=seq)           # the vision work of one frame, kept
+    found = perceiver.predict("find the red circle") # a command about it (again and again)
+    found = perceiver.locate(rgb, "the blue star", image_id=seq)   # both in one call
 
-The answer itself comes from the fast path (``decoder.StaticDecoder``: static KV cache, CUDA graphs
-on a GPU), with the image prefix kept for further commands on the same frame (``frame_cache``) and
-each ``<vis>`` decoded by the selected head backend the moment it appears.
+As SamPredictor, the frame is explicit: ``set_image`` runs the vision tower once, and every
+``predict`` on that frame reuses its features and the image prefix in the KV cache. The answer
+comes from the fast path (``decoder.StaticDecoder``: static KV cache, CUDA graphs on a GPU), each
+``<vis>`` decoded by the selected head backend the moment it appears; ``postprocess`` drops
+repeats and low scores and maps the rest to pixels.
 """
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from pgpt_ros.model import (
-    Answer,
-    Detection,
-    PerceptionGPT,
-    PerceptionGPTConfig,
-    build_model,
-)
-from pgpt_ros.model.distinct import distinct_detections
-from pgpt_ros.runtime.decoder import LogitsProcessor, StaticDecoder
-from pgpt_ros.runtime.frame_cache import CachedFrame, FrameCache, prefix_length
-from pgpt_ros.runtime.heads import BACKENDS, HeadBackend, TorchHeads, select_head_backend
+from pgpt_ros.commands import BadCommand, normalize_command
+from pgpt_ros.model.generation import Answer, LogitsProcessor, to_answer
+from pgpt_ros.model.perception_gpt import PerceptionGPT
+from pgpt_ros.model.preprocess import check_image
+from pgpt_ros.policy import AnswerPolicy
+from pgpt_ros.runtime.backends import HeadBackend, TorchHeads, select_head_backend
+from pgpt_ros.runtime.decoder import StaticDecoder
+from pgpt_ros.runtime.frame_cache import CachedFrame, frame_key, prefix_length
+from pgpt_ros.runtime.loading import load_model
+from pgpt_ros.runtime.postprocess import PixelDetection, select, to_pixels
 
-log = logging.getLogger(__name__)
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-@dataclass
-class PixelDetection:
-    """One object in source-image pixels.
-
-    Attributes:
-        phrase (str): the answer words before its ``<vis>``.
-        score (float): in [0, 1].
-        box (np.ndarray): (4,) float64 xyxy in source pixels (x right, y down).
-        mask (np.ndarray | None): (H, W) bool over the full source image; None when masks were not
-            asked for or the model has no mask head.
-    """
-
-    phrase: str
-    score: float
-    box: np.ndarray
-    mask: np.ndarray | None
+# Command tokens the KV cache has room for (besides the image prefix and the answer).
+MAX_COMMAND_TOKENS = 128
 
 
 @dataclass
 class Perception:
-    """The answer to one command: text, detections, tokens generated and inference seconds."""
+    """The answer to one command: text, detections in pixels, tokens generated, seconds."""
 
     answer: str
     detections: list[PixelDetection]
@@ -67,56 +47,16 @@ class Perception:
     inference_s: float
 
 
-def check_image(image: np.ndarray) -> None:
-    """Raises ValueError unless ``image`` is a non-empty HxWx3 uint8 array."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError(f"image must be a uint8 numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image must be HxWx3 (RGB) with H, W > 0, got shape {image.shape}")
-
-
-def to_pixels(detection: Detection, width: int, height: int, with_mask: bool) -> PixelDetection:
-    """Scales a normalised detection to a ``width`` x ``height`` source image."""
-    box = detection.box.astype(np.float64) * np.array([width, height, width, height])
-    mask = None
-    if with_mask and detection.mask_logits is not None:
-        logits = torch.from_numpy(detection.mask_logits)[None, None].float()
-        # Bilinear upsampling of the logits, then the 0-logit threshold: smooth edges at any size.
-        mask = (F.interpolate(logits, size=(height, width), mode="bilinear") > 0)[0, 0].numpy()
-    return PixelDetection(detection.phrase, float(detection.score), box, mask)
-
-
-def load_model(model_path: str, device: str, dtype: str) -> PerceptionGPT:
-    """``model_path`` "" = the embedded default; else a directory from ``save_pretrained``."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"device {device!r} is not a torch device: {error}") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
-    if torch_device.type == "cpu" and dtype == "float16":
-        raise ValueError("float16 needs a GPU device; use float32 (or bfloat16) on the CPU")
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.is_dir():
-            raise FileNotFoundError(f"model_path {path} is not a directory")
-        return PerceptionGPT.from_pretrained(path, dtype=DTYPES[dtype], device=device)
-    if (DEFAULT_MODEL_DIR / "pgpt_config.json").is_file():
-        return PerceptionGPT.from_pretrained(DEFAULT_MODEL_DIR, dtype=DTYPES[dtype], device=device)
-    log.warning("no trained default model in %s: using an UNTRAINED tiny model", DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    return build_model(PerceptionGPTConfig.tiny()).to(device=device, dtype=DTYPES[dtype])
-
-
 class Perceiver:
-    """Answers commands about images with one loaded model. Not thread-safe: one worker calls it.
+    """Answers commands about frames with one loaded model. Not thread-safe: one worker calls it.
 
     Arguments:
         model (PerceptionGPT): a loaded model, already on its device and dtype.
-        heads (HeadBackend): decodes each ``<vis>``; None = the model's own torch heads.
-        max_text_tokens (int): KV-cache room for the prompt text and the answer.
+        heads (HeadBackend | None): decodes each ``<vis>``; None = the model's own torch heads.
+        policy (AnswerPolicy): answer length, object limit, score threshold, masks; a call may
+            pass another (the node does when its parameters change).
+        max_command_tokens (int): room for the command's tokens in the KV cache; longer commands
+            are ``BadCommand``. The cache also holds the image prefix and ``policy``'s answer.
         cuda_graphs (bool | None): capture decoding steps in CUDA graphs; None = on CUDA.
         compile_decode (bool): torch.compile the one-token step (see ``StaticDecoder``).
     """
@@ -126,21 +66,23 @@ class Perceiver:
         model: PerceptionGPT,
         heads: HeadBackend | None = None,
         *,
-        max_text_tokens: int = 256,
+        policy: AnswerPolicy | None = None,
+        max_command_tokens: int = MAX_COMMAND_TOKENS,
         cuda_graphs: bool | None = None,
         compile_decode: bool = False,
     ) -> None:
         self.model = model.eval()
         self.heads = heads or TorchHeads(model)
-        self.backend = self.heads.name
+        self.policy = policy or AnswerPolicy()
+        self.max_command_tokens = max_command_tokens
         self.decoder = StaticDecoder(
             model,
             self.heads,
-            max_text_tokens=max_text_tokens,
+            max_text_tokens=max_command_tokens + self.policy.max_new_tokens,
             cuda_graphs=cuda_graphs,
             compile_decode=compile_decode,
         )
-        self.frames = FrameCache()
+        self._frame: CachedFrame | None = None
 
     @classmethod
     def load(
@@ -150,49 +92,81 @@ class Perceiver:
         device: str = "cpu",
         dtype: str = "float32",
         head_backend: str = "auto",
-        engine_dir: str = "engines",
+        engine_dir: str | None = None,
         force_engine_rebuild: bool = False,
+        policy: AnswerPolicy | None = None,
+        compile_decode: bool = False,
     ) -> Perceiver:
-        """Loads the model and picks the head backend; raises with a clear message on bad input."""
-        if head_backend not in BACKENDS:
-            raise ValueError(f"head_backend must be one of {BACKENDS}, got {head_backend!r}")
+        """Loads the model ("" = the embedded default) and picks the head backend; raises
+        ValueError / FileNotFoundError / RuntimeError with a message that names the fix."""
         model = load_model(model_path, device, dtype)
         heads = select_head_backend(
             head_backend, model, engine_dir=engine_dir, force_rebuild=force_engine_rebuild
         )
-        return cls(model, heads)
+        return cls(model, heads, policy=policy, compile_decode=compile_decode)
+
+    @property
+    def backend(self) -> str:
+        """The head backend in use ("torch", "onnxruntime" or "tensorrt")."""
+        return self.heads.name
+
+    # ----------------------------------------------------------------------------- the frame
+    @torch.inference_mode()
+    def set_image(self, image: np.ndarray, image_id: Hashable | None = None) -> None:
+        """Encodes ``image`` (HxWx3 uint8 RGB) for the commands that follow.
+
+        ``image_id`` names the frame: setting the same id (and shape) again keeps the work
+        already done, so callers may call this before every command. ValueError on a bad image.
+        """
+        check_image(image)
+        key = frame_key(image_id, image.shape)
+        if key is not None and self._frame is not None and self._frame.key == key:
+            return
+        self._frame = None  # a failure below leaves no frame rather than a stale one
+        pixel_values, (transform,) = self.model.preprocess([image])
+        feats = self.model.encode_image(pixel_values)
+        self._frame = CachedFrame(key, transform, pixel_values, feats)
+
+    # ----------------------------------------------------------------------------- commands
+    def prepare(self, command: str, policy: AnswerPolicy | None = None) -> tuple[str, list[int]]:
+        """The normalised command and its prompt ids; BadCommand when it cannot be answered
+        (see ``pgpt_ros.commands``, or too many tokens for the KV cache)."""
+        policy = policy or self.policy
+        text = normalize_command(command)
+        ids = self.model.prompt_ids(text)
+        prefix = prefix_length(self.model, ids)
+        tokens = len(ids) - prefix
+        room = self.decoder.command_room(prefix, policy.max_new_tokens)
+        limit = min(self.max_command_tokens, room)
+        if tokens > limit:
+            raise BadCommand(
+                f"command is {tokens} tokens; this model reads at most {limit} with "
+                f"max_new_tokens {policy.max_new_tokens}"
+            )
+        return text, ids
 
     @torch.inference_mode()
     def answer(
         self,
-        image: np.ndarray,
         command: str,
         *,
-        image_id: object | None = None,
-        max_new_tokens: int = 32,
-        max_objects: int | None = 8,
+        policy: AnswerPolicy | None = None,
         logits_processor: LogitsProcessor | None = None,
     ) -> Answer:
-        """The model's normalised answer through the fast path (what ``locate`` maps to pixels).
-
-        ``image_id`` names the frame: the same id (and shape) promises the same pixels, so the
-        vision features and the image prefix in the KV cache are reused; a new id (or None)
-        replaces them. ``logits_processor`` is as in ``PerceptionGPT.generate`` (tests, benches).
-        """
-        check_image(image)
-        model = self.model
-        ids = model.prompt_ids(command)
-        prefix = prefix_length(model, ids)
-        key = FrameCache.key(image_id, image.shape)
-        frame = self.frames.get(key, tuple(ids[:prefix]))
-        cached = frame is not None
-        # Stored again only after a whole answer: a failure halfway leaves no stale hit behind.
-        self.frames.clear()
+        """The model's answer about the set frame, in the model's normalised frame, every
+        ``<vis>`` kept (what ``predict`` filters and maps to pixels). ``logits_processor`` is as in
+        ``pgpt_ros.model.generation`` (tests, benchmarks)."""
+        policy = policy or self.policy
+        frame = self._frame
         if frame is None:
-            pixel_values = model.preprocess([image])
-            feats = model.encode_image(pixel_values)
-            frame = CachedFrame(key, pixel_values, feats, tuple(ids[:prefix]))
+            raise RuntimeError("no frame: call set_image(image) before predict/answer")
+        _, ids = self.prepare(command, policy)
+        model = self.model
+        prefix = prefix_length(model, ids)
+        prefix_ids = tuple(ids[:prefix])
         embeds = model.embed_inputs(torch.tensor([ids], device=model.device), frame.image_feats)
+        cached = frame.prefix_ids == prefix_ids
+        frame.prefix_ids = None  # set again only after a whole answer: no stale hit on failure
         if cached:
             self.decoder.truncate(prefix)
         else:
@@ -202,47 +176,50 @@ class Perceiver:
             frame.image_feats,
             frame.pixel_values,
             ids,
-            max_new_tokens=max_new_tokens,
-            max_objects=max_objects,
+            max_new_tokens=policy.max_new_tokens,
+            max_objects=policy.max_objects,
             logits_processor=logits_processor,
         )
-        self.frames.put(frame)
-        return model.to_answer(gen, max_objects)
+        frame.prefix_ids = prefix_ids
+        return to_answer(model, gen, policy.max_objects)
+
+    def predict(self, command: str, *, policy: AnswerPolicy | None = None) -> Perception:
+        """Answers ``command`` about the set frame, in its pixels, each object once and above
+        the score threshold. BadCommand for a command that cannot be answered."""
+        policy = policy or self.policy
+        start = time.perf_counter()
+        answer = self.answer(command, policy=policy)
+        found = to_pixels(select(answer.detections, policy), self._frame.transform,
+                          policy.with_masks)  # fmt: skip
+        return Perception(answer.text, found, answer.num_tokens, time.perf_counter() - start)
 
     def locate(
         self,
         image: np.ndarray,
         command: str,
         *,
-        image_id: object | None = None,
-        max_new_tokens: int = 32,
-        max_objects: int = 8,
-        with_masks: bool = True,
+        image_id: Hashable | None = None,
+        policy: AnswerPolicy | None = None,
     ) -> Perception:
-        """Answers ``command`` about ``image`` (HxWx3 uint8 RGB) in source-image pixels, each object
-        once (``distinct_detections``). ``image_id`` names the frame: see ``answer``."""
+        """``set_image(image, image_id)`` then ``predict(command)``; the seconds include both."""
         start = time.perf_counter()
-        answer = self.answer(
-            image,
-            command,
-            image_id=image_id,
-            max_new_tokens=max_new_tokens,
-            max_objects=max_objects,
-        )
-        height, width = image.shape[:2]
-        found = distinct_detections(answer.detections)
-        detections = [to_pixels(d, width, height, with_masks) for d in found]
-        return Perception(answer.text, detections, answer.num_tokens, time.perf_counter() - start)
+        self.set_image(image, image_id)
+        perception = self.predict(command, policy=policy)
+        perception.inference_s = time.perf_counter() - start
+        return perception
 
-    def warmup(self, command: str = "find the object") -> None:
-        """Answers ``command`` about a blank frame (no id: not kept), so the first real command does
-        not pay for CUDA graph capture (and compilation of the step): call it at node start."""
+    def warmup(self) -> None:
+        """Captures every decoding step shape (and compiles the step, if asked) and answers once
+        about a blank frame (no id: not kept), so no real command pays for either."""
+        self.decoder.warmup()
         side = self.model.config.image_size
-        self.answer(np.zeros((side, side, 3), np.uint8), command, max_new_tokens=2)
+        self.set_image(np.zeros((side, side, 3), np.uint8))
+        self.answer("find the object", policy=AnswerPolicy(max_new_tokens=2))
+        self._frame = None
 
     def close(self) -> None:
         """Drops the model, its KV cache and CUDA graphs so their memory can be freed."""
-        self.frames.clear()
+        self._frame = None
         self.model = None
         self.decoder = None
         if torch.cuda.is_available():

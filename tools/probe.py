@@ -1,6 +1,6 @@
 """What a saved model's image tokens carry: linear probes of the tokens the LLM reads.
 
-    .venv/bin/python -m pgpt_ros.probe --model pgpt_ros/default_model --num 600
+    .venv/bin/python -m tools.probe --model pgpt_ros/default_model --num 600
 
 A relation ("left of the blue triangle") or an extreme ("the largest circle") can only be
 answered if the image tokens tell the LLM where each object is and how big; naming the right
@@ -26,7 +26,7 @@ import torch
 
 from pgpt_ros.data.collate import object_geometry
 from pgpt_ros.data.shapesref import ShapesRef
-from pgpt_ros.model.heads import patch_centres
+from pgpt_ros.model.common import patch_centres
 
 TARGETS = ("patch_x", "patch_y", "object_cx", "object_cy", "object_w", "object_h")
 
@@ -34,15 +34,16 @@ TARGETS = ("patch_x", "patch_y", "object_cx", "object_cy", "object_w", "object_h
 def token_dataset(model, num_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(T, d) image tokens and (T, 6) targets (``TARGETS``) of the tokens that one object covers
     at least half of, over ``num_images`` ShapesRef validation images."""
-    grid = int(round(model.config.num_image_tokens**0.5))
+    grid = model.config.grid
     centres = patch_centres(grid).numpy()
     dataset = ShapesRef("val", image_size=model.config.image_size, length=num_images, seed=seed)
     feats, targets = [], []
     for i in range(num_images):
         sample = dataset[i]
         with torch.no_grad():
-            tokens = model.encode_image(model.preprocess([sample.image]))[0].float().numpy()
-        geometry, weight = object_geometry(sample.instance_map, grid)
+            pixels, (transform,) = model.preprocess([sample.image])
+            tokens = model.encode_image(pixels)[0].float().numpy()
+        geometry, weight = object_geometry(sample.instance_map, grid, transform)
         keep = weight >= 0.5
         feats.append(tokens[keep])
         targets.append(np.concatenate([centres[keep], geometry[keep]], axis=1))
@@ -69,19 +70,17 @@ def probe(model, num_images: int = 600, seed: int = 0) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pgpt_ros.probe", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.probe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model directory; default: the embedded model")  # fmt: skip
+    parser.add_argument("--model", default="", help="model directory; default: the embedded model")
     parser.add_argument("--num", type=int, default=600, help="validation images")
     parser.add_argument("--out", type=Path, default=None, help="also write the R^2 as JSON here")
     args = parser.parse_args(argv)
 
-    from pgpt_ros.model import PerceptionGPT
-    from pgpt_ros.model_zoo import default_model_dir
+    from pgpt_ros.runtime import load_model
 
     torch.set_num_threads(1)
-    model = PerceptionGPT.from_pretrained(args.model or default_model_dir()).eval()
+    model = load_model(args.model)
     scores = probe(model, args.num)
     print("\n".join(f"{name:>10}  R^2 {r2:6.3f}" for name, r2 in scores.items()))
     if args.out:

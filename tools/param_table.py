@@ -1,4 +1,4 @@
-"""Prints the parameter table of docs/model.md: ``python -m pgpt_ros.model.param_table``.
+"""Prints the parameter table of docs/model.md: ``python -m tools.param_table``.
 
 The LLaVA-1.5-7B-shaped model is built on the meta device, so counting it allocates no weights.
 """
@@ -7,27 +7,26 @@ from __future__ import annotations
 
 import torch
 
-from pgpt_ros.model.builder import build_model
-from pgpt_ros.model.config import PerceptionGPTConfig
-from pgpt_ros.model.perception_gpt import PerceptionGPT
+from pgpt_ros.model import add_lora, build_model, build_perception_gpt, preset_config
+from pgpt_ros.model.parameters import freeze_vision_tower, trainable_summary
 
 LORA = dict(r=8, alpha=16, dropout=0.05)
 
 
 def summaries() -> dict[str, dict[str, tuple[int, int]]]:
     """Column title -> trainable_summary() for the four set-ups in the table."""
-    tiny = build_model(PerceptionGPTConfig.tiny())
-    tiny.freeze_vision_tower()
-    columns = {"tiny, full (vision frozen)": tiny.trainable_summary()}
-    tiny.freeze_vision_tower(False)
-    tiny.add_lora(**LORA)
-    columns["tiny, LoRA r=8"] = tiny.trainable_summary()
+    tiny = build_model(preset_config("tiny"))
+    freeze_vision_tower(tiny)
+    columns = {"tiny, full (vision frozen)": trainable_summary(tiny)}
+    freeze_vision_tower(tiny, False)
+    add_lora(tiny, **LORA)
+    columns["tiny, LoRA r=8"] = trainable_summary(tiny)
     with torch.device("meta"):
-        big = PerceptionGPT(PerceptionGPTConfig.llava_7b_shape())
-    big.freeze_vision_tower()
-    columns["7B shape, full LM (vision frozen)"] = big.trainable_summary()
-    big.add_lora(**LORA)
-    columns["7B shape, LoRA r=8"] = big.trainable_summary()
+        big = build_perception_gpt(preset_config("llava-1.5-7b"))
+    freeze_vision_tower(big)
+    columns["7B shape, full LM (vision frozen)"] = trainable_summary(big)
+    add_lora(big, **LORA)
+    columns["7B shape, LoRA r=8"] = trainable_summary(big)
     return columns
 
 

@@ -1,15 +1,16 @@
-"""TensorRT engines for the exported heads: build, cache, load, run on torch's CUDA stream.
+"""TensorRT as the head backend: engines built from the exported graphs, cached, run on torch's
+CUDA stream.
 
-``import tensorrt`` happens inside the functions (nanoowl's rule), so this module imports on
-machines without TensorRT and the policy code (``load_head_engines``) is tested with fakes.
+``import tensorrt`` happens inside the functions, so this module imports on machines without
+TensorRT and the policy code (``load_head_engines``) is tested with fakes.
 
-Precision policy (DESIGN.md): every head is built with the FP16 builder flag; the mask decoder
+Precision policy: every head is built with the FP16 builder flag; the mask decoder
 keeps its FP16 engine only if it matches the float32 torch mask decoder within
 ``MASK_FP16_TOLERANCE`` (relative) on random inputs, else an FP32 engine is built. The verdict is
 stored with the engine in the cache manifest, so it is measured once per engine.
 
 Written against the TensorRT 10 Python API (named tensors, ``execute_async_v3``). No machine this
-project was developed on has TensorRT: see docs/export.md for what is tested where.
+project was developed on has TensorRT: docs/export.md says what is tested where.
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from pgpt_ros.export.engine_cache import EngineCache, EngineKey
-from pgpt_ros.export.manifest import HeadRecord, OnnxManifest
-from pgpt_ros.export.names import HEADS, MASK_DECODER, OPT_BATCH
-
-if TYPE_CHECKING:
-    from pgpt_ros.model import PerceptionGPT
-    from pgpt_ros.runtime.heads import ExportedHeads
+from pgpt_ros.export.manifest import HeadRecord, OnnxManifest, profile_shapes
+from pgpt_ros.export.names import HEADS, MASK_DECODER
+from pgpt_ros.model.perception_gpt import PerceptionGPT
+from pgpt_ros.runtime.backends.base import ExportedHeads
+from pgpt_ros.runtime.backends.engine_cache import EngineCache, EngineKey
+from pgpt_ros.runtime.backends.parity import random_head_inputs, relative_error
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,6 @@ def tensorrt_status() -> tuple[bool, str]:
     if not hasattr(trt, "Builder"):
         return False, "the installed tensorrt package has no Builder (a PyPI stub?)"
     return True, f"TensorRT {trt.__version__}"
-
-
-def profile_shapes(record: HeadRecord, max_batch: int) -> dict[str, list[list[int]]]:
-    """Input name -> [min, opt, max] shapes: batch 1, ``OPT_BATCH`` and ``max_batch``."""
-    return {
-        t.name: [[b, *t.sample_shape] for b in (1, min(OPT_BATCH, max_batch), max_batch)]
-        for t in record.inputs
-    }
 
 
 def engine_key(
@@ -193,8 +185,6 @@ def tensorrt_heads(
     """The TensorRT head backend for ``model`` (on a CUDA device), engines cached in
     ``directory`` next to the ONNX they are built from."""
     import tensorrt as trt
-
-    from pgpt_ros.runtime.heads import ExportedHeads, random_head_inputs, relative_error
 
     device = model.device
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
