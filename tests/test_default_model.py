@@ -27,7 +27,7 @@ def test_default_model_is_shipped_as_safetensors_under_25_mb():
 
 def test_default_model_accuracy_on_held_out_shapesref():
     torch.set_num_threads(1)
-    model = PerceptionGPT.from_pretrained(default_model_dir())
+    model = load_pretrained(default_model_dir())
     dataset = ShapesRef("test", image_size=model.config.image_size, length=NUM_TEST)
     samples = [dataset[i] for i in range(NUM_TEST)]
     with torch.no_grad():

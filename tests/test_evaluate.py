@@ -53,9 +53,9 @@ def test_oracle_scores_full_marks_after_the_pixel_round_trip():
 
 def test_cli_writes_the_documented_json_and_grid(tmp_path):
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, vision_layers=1,
+    config = preset_config("tiny", image_size=32, vision_width=32, vision_layers=1,
                                       text_width=64, text_layers=1, head_width=32, mask_size=16)  # fmt: skip
-    build_model(config).save_pretrained(tmp_path / "tiny")
+    save_pretrained(build_model(config), tmp_path / "tiny")
     out = tmp_path / "eval"
     args = ["--model", str(tmp_path / "tiny"), "--out", str(out), "--num", "3", "--grid", "3",
             "--threads", "1", "--max-new-tokens", "12"]  # fmt: skip

@@ -28,7 +28,7 @@ FP32_REL = 1e-5
 
 
 def small_config(**overrides) -> PerceptionGPTConfig:
-    return PerceptionGPTConfig.tiny(
+    return preset_config("tiny", 
         vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
     )
 
@@ -39,10 +39,10 @@ def exported(tmp_path_factory):
     torch.set_num_threads(2)
     torch.manual_seed(0)
     model_dir = tmp_path_factory.mktemp("model")
-    build_model(small_config()).save_pretrained(model_dir)
+    save_pretrained(build_model(small_config()), model_dir)
     out = tmp_path_factory.mktemp("onnx")
     assert cli.main([str(model_dir), "--output", str(out)]) == 0
-    model = PerceptionGPT.from_pretrained(model_dir)
+    model = load_pretrained(model_dir)
     return model, out, OnnxManifest.load(out / ONNX_MANIFEST)
 
 

@@ -35,7 +35,7 @@ needs_tensorrt = pytest.mark.skipif(not (TRT_OK and CUDA), reason=f"{TRT_WHY}; C
 
 def small_model(**overrides):
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(
+    config = preset_config("tiny", 
         vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
     )
     return build_model(config)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pgpt_ros.model import PerceptionGPTConfig, build_model, gather_vis_states, tokens
-from pgpt_ros.model.perception_gpt import IGNORE_INDEX
+from pgpt_ros.data.collate import IGNORE_INDEX
 
 COMMAND = "find all the red shapes"
 
@@ -13,7 +13,7 @@ COMMAND = "find all the red shapes"
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(
+    config = preset_config("tiny", 
         image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16
     )
     return build_model(config)
@@ -122,7 +122,7 @@ def test_prompt_boxes_fill_vis_in_the_command(model, image):
 
 def test_answer_in_bfloat16_returns_float32_arrays(image):
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64, mask_size=8)
+    config = preset_config("tiny", image_size=32, vision_width=32, text_width=64, mask_size=8)
     model = build_model(config).to(torch.bfloat16)
     force = forced(model, reply_ids(model, ["red circle", "blue star"]))
     detections = model.locate(image, COMMAND, logits_processor=force)

@@ -27,7 +27,7 @@ def scene(num_targets: int) -> Sample:
 @pytest.fixture()
 def model():
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(
+    config = preset_config("tiny", 
         image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16
     )
     return build_model(config).train()
@@ -45,7 +45,7 @@ def nonzero(grad) -> bool:
 
 
 def test_lora_training_reaches_heads_lora_and_vis_rows_only(model):
-    model.add_lora(r=4, alpha=8, dropout=0.0)
+    add_lora(model, r=4, alpha=8, dropout=0.0)
     batch = collate([scene(2), scene(0), scene(1)], model)
     out, grads = grads_by_name(model, batch)
     assert set(out.losses) == {"lm", "l1", "giou", "bce", "dice", "iou", "heat"}

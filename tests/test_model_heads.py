@@ -108,7 +108,7 @@ def test_image_position_tells_identical_patches_apart_by_place():
     from pgpt_ros.model import PerceptionGPTConfig, build_model
 
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64,
+    config = preset_config("tiny", image_size=32, vision_width=32, text_width=64,
                                       mask_size=8, image_position=True)  # fmt: skip
     model = build_model(config)
     same = torch.ones(1, config.num_image_tokens, config.hidden_size)
@@ -129,7 +129,7 @@ def test_patch_heads_train_only_with_dense_maps():
     from pgpt_ros.model import PerceptionGPTConfig, build_model
 
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=64, mask_size=8,
+    config = preset_config("tiny", image_size=32, vision_width=32, text_width=64, mask_size=8,
                                       patch_classes=NUM_CLASSES, patch_geometry=True)  # fmt: skip
     model = build_model(config).train()
     samples = [ShapesRef("val", image_size=32, length=4)[i] for i in range(4)]

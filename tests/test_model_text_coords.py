@@ -57,7 +57,7 @@ def test_format_then_parse_round_trips():
 
 def test_baseline_answer_parses_forced_text():
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(
+    config = preset_config("tiny", 
         image_size=32, vision_width=32, text_width=64, head="text_coords"
     )
     model = build_model(config)

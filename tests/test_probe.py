@@ -22,7 +22,7 @@ def test_ridge_r2_is_one_for_a_linear_target_and_about_zero_for_noise():
 
 def test_probe_reads_patch_place_from_a_model_with_image_position():
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(image_size=32, vision_width=32, text_width=32,
+    config = preset_config("tiny", image_size=32, vision_width=32, text_width=32,
                                       mask_size=8, image_position=True)  # fmt: skip
     scores = probe(build_model(config), num_images=60)
     assert set(scores) == set(TARGETS)

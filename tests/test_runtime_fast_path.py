@@ -15,7 +15,7 @@ PHRASES = ["red circle", "red square", "red star"]
 
 def tiny(**overrides):
     torch.manual_seed(0)
-    config = PerceptionGPTConfig.tiny(
+    config = preset_config("tiny", 
         image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16, **overrides
     )
     return build_model(config)
