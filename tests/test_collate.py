@@ -63,8 +63,8 @@ def test_batch_layout_and_targets(model):
 
 
 def test_text_coords_batch_writes_boxes_as_text():
-    config = preset_config("tiny", 
-        image_size=32, vision_width=32, text_width=64, head="text_coords"
+    config = preset_config(
+        "tiny", image_size=32, vision_width=32, text_width=64, head="text_coords"
     )
     model = build_model(config)
     batch = collator(model)([sample([[0, 0, 40, 20]], ["red circle"])])

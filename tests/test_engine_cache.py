@@ -13,14 +13,10 @@ import sys
 
 import pytest
 
-from pgpt_ros.export.engine_cache import EngineCache, EngineKey
-from pgpt_ros.export.manifest import HeadRecord, TensorInfo
+from pgpt_ros.export.manifest import HeadRecord, TensorInfo, profile_shapes
 from pgpt_ros.export.names import ENGINE_MANIFEST, HEADS, MASK_DECODER
-from pgpt_ros.export.tensorrt_build import (
-    MASK_FP16_TOLERANCE,
-    load_head_engines,
-    profile_shapes,
-)
+from pgpt_ros.runtime.backends.engine_cache import EngineCache, EngineKey
+from pgpt_ros.runtime.backends.tensorrt_heads import MASK_FP16_TOLERANCE, load_head_engines
 
 HEADER = b"fake-engine:"
 
@@ -66,7 +62,7 @@ def test_builds_once_then_loads(tmp_path, caplog):
     cache, builder = EngineCache(tmp_path), FakeBuilder()
     first = load(cache, builder, make_key())
     assert (first.action, first.reason) == ("built", "not in the cache")
-    with caplog.at_level(logging.INFO, logger="pgpt_ros.export.engine_cache"):
+    with caplog.at_level(logging.INFO, logger="pgpt_ros.runtime.backends.engine_cache"):
         second = load(cache, builder, make_key())
     assert second.action == "loaded" and second.engine == first.engine
     assert builder.builds == ["box_decoder"]
@@ -312,7 +308,7 @@ class FakeTensorRT:
 
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
 def test_build_engine_sets_precision_workspace_and_profile(tmp_path, monkeypatch, precision):
-    from pgpt_ros.export.tensorrt_build import build_engine
+    from pgpt_ros.runtime.backends.tensorrt_heads import build_engine
 
     fake = FakeTensorRT()
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
@@ -326,7 +322,7 @@ def test_build_engine_sets_precision_workspace_and_profile(tmp_path, monkeypatch
 
 
 def test_build_engine_reports_parser_errors(tmp_path, monkeypatch):
-    from pgpt_ros.export.tensorrt_build import build_engine
+    from pgpt_ros.runtime.backends.tensorrt_heads import build_engine
 
     monkeypatch.setitem(sys.modules, "tensorrt", FakeTensorRT(parse_ok=False))
     onnx_path = tmp_path / "mask_decoder.onnx"
@@ -338,7 +334,7 @@ def test_build_engine_reports_parser_errors(tmp_path, monkeypatch):
 def test_a_stub_tensorrt_package_is_not_taken_for_tensorrt(monkeypatch):
     import types
 
-    from pgpt_ros.export.tensorrt_build import tensorrt_status
+    from pgpt_ros.runtime.backends.tensorrt_heads import tensorrt_status
 
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
     ok, why = tensorrt_status()

@@ -14,13 +14,16 @@ import torch
 from pgpt_ros.export import cli, onnx_export
 from pgpt_ros.export.manifest import HeadRecord, OnnxManifest, sha256_file
 from pgpt_ros.export.names import BATCH_AXIS, HEADS, ONNX_MANIFEST, OPSET, sample_shapes
-from pgpt_ros.model import PerceptionGPT, PerceptionGPTConfig, build_model
-from pgpt_ros.runtime.heads import (
-    TorchHeads,
-    compare_backends,
-    onnxruntime_heads,
-    random_head_inputs,
+from pgpt_ros.model import (
+    PerceptionGPTConfig,
+    build_model,
+    load_pretrained,
+    preset_config,
+    save_pretrained,
 )
+from pgpt_ros.runtime.backends import TorchHeads
+from pgpt_ros.runtime.backends.onnxruntime_heads import onnxruntime_heads
+from pgpt_ros.runtime.backends.parity import compare_backends, random_head_inputs
 from tests.tiny_models import tiny_sam_config
 
 FP32_ABS = 1e-4  # the bar for ONNX Runtime against torch
@@ -28,8 +31,8 @@ FP32_REL = 1e-5
 
 
 def small_config(**overrides) -> PerceptionGPTConfig:
-    return preset_config("tiny", 
-        vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
+    return preset_config(
+        "tiny", vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
     )
 
 
@@ -203,4 +206,4 @@ def test_ensure_onnx_reuses_a_good_export_and_redoes_a_bad_one(
 
 def test_cli_reports_a_missing_model_dir(tmp_path, capsys):
     assert cli.main([str(tmp_path / "nope")]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert "holds no PerceptionGPT" in capsys.readouterr().err

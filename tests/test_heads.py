@@ -14,16 +14,17 @@ import pytest
 import torch
 
 from pgpt_ros.export import onnx_export
-from pgpt_ros.export.tensorrt_build import tensorrt_status
-from pgpt_ros.model import PerceptionGPTConfig, build_model
-from pgpt_ros.runtime import heads
-from pgpt_ros.runtime.heads import (
+from pgpt_ros.model import build_model, preset_config
+from pgpt_ros.runtime import backends
+from pgpt_ros.runtime.backends import (
     HeadOutputs,
     TorchHeads,
-    compare_backends,
-    random_head_inputs,
+    default_engine_dir,
     select_head_backend,
 )
+from pgpt_ros.runtime.backends.onnxruntime_heads import ort_providers
+from pgpt_ros.runtime.backends.parity import compare_backends, random_head_inputs, relative_error
+from pgpt_ros.runtime.backends.tensorrt_heads import tensorrt_status
 
 FP32_REL = 1e-5
 FP16_REL = 1e-2
@@ -35,8 +36,8 @@ needs_tensorrt = pytest.mark.skipif(not (TRT_OK and CUDA), reason=f"{TRT_WHY}; C
 
 def small_model(**overrides):
     torch.manual_seed(0)
-    config = preset_config("tiny", 
-        vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
+    config = preset_config(
+        "tiny", vision_width=32, vision_layers=1, text_width=64, text_layers=1, **overrides
     )
     return build_model(config)
 
@@ -136,9 +137,9 @@ def test_the_decoding_loop_answers_the_same_with_onnxruntime_heads(model, ort_ba
     answers = {}
     for backend in (TorchHeads(model), ort_backend):
         force = ForcedAnswer([cfg.vis_token_id, cfg.vis_token_id, cfg.eos_token_id])
-        answers[backend.name] = Perceiver(model, backend).answer(
-            image, "all the shapes", logits_processor=force, max_new_tokens=5
-        )
+        perceiver = Perceiver(model, backend)
+        perceiver.set_image(image)
+        answers[backend.name] = perceiver.answer("all the shapes", logits_processor=force)
     ref, out = answers["torch"].detections, answers["onnxruntime"].detections
     assert len(ref) == len(out) == 2
     for r, o in zip(ref, out, strict=True):
@@ -148,7 +149,7 @@ def test_the_decoding_loop_answers_the_same_with_onnxruntime_heads(model, ort_ba
 
 
 def test_auto_logs_its_choice_once_with_the_reason(model, engine_dir, caplog):
-    with caplog.at_level(logging.INFO, logger="pgpt_ros.runtime.heads"):
+    with caplog.at_level(logging.INFO, logger="pgpt_ros.runtime.backends"):
         backend = select_head_backend("auto", model, engine_dir=engine_dir)
     choices = [r.getMessage() for r in caplog.records if "head backend auto" in r.getMessage()]
     assert len(choices) == 1
@@ -162,8 +163,8 @@ def test_auto_falls_back_to_torch_when_the_export_fails(model, tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(heads, "ensure_onnx", broken)
-    with caplog.at_level(logging.WARNING, logger="pgpt_ros.runtime.heads"):
+    monkeypatch.setattr(backends, "ensure_onnx", broken)
+    with caplog.at_level(logging.WARNING, logger="pgpt_ros.runtime.backends"):
         backend = select_head_backend("auto", model, engine_dir=tmp_path)
     assert backend.name == "torch" and "disk full" in caplog.text
     with pytest.raises(RuntimeError, match="disk full"):
@@ -187,9 +188,7 @@ def test_tensorrt_without_tensorrt_says_why(model, tmp_path):
 
 def test_tensorrt_needs_a_cuda_model(model, tmp_path, monkeypatch):
     """The device check runs before any TensorRT call, so it is tested with TensorRT faked."""
-    import pgpt_ros.export.tensorrt_build as trt_build
-
-    monkeypatch.setattr(trt_build, "tensorrt_status", lambda: (True, "TensorRT 10 (faked)"))
+    monkeypatch.setattr(backends, "tensorrt_status", lambda: (True, "TensorRT 10 (faked)"))
     with pytest.raises(RuntimeError, match="needs the model on a CUDA device"):
         select_head_backend("tensorrt", model, engine_dir=tmp_path)
 
@@ -211,16 +210,14 @@ def test_onnxruntime_tensorrt_provider_gets_the_cache_and_batch_profile(tmp_path
         ],
         outputs=[TensorInfo("boxes", ["batch", 4], "float32")],
     )
-    providers = heads.ort_providers(torch.device("cuda", 1), tmp_path / "trt", record, 16)
+    providers = ort_providers(torch.device("cuda", 1), tmp_path / "trt", record, 16)
     (name, options), cpu = providers
     assert (name, cpu) == ("TensorrtExecutionProvider", "CPUExecutionProvider")
     assert options["device_id"] == 1 and options["trt_engine_cache_enable"] is True
     assert options["trt_engine_cache_path"] == str(tmp_path / "trt")
     assert options["trt_profile_min_shapes"] == "vis_state:1x64,image_feats:1x64x64"
     assert options["trt_profile_max_shapes"] == "vis_state:16x64,image_feats:16x64x64"
-    assert heads.ort_providers(torch.device("cpu"), tmp_path, record, 16) == [
-        "CPUExecutionProvider"
-    ]
+    assert ort_providers(torch.device("cpu"), tmp_path, record, 16) == ["CPUExecutionProvider"]
 
 
 # ------------------------------------------------------------------------------ GPU-only tests
@@ -239,7 +236,7 @@ def test_torch_cuda_fp16_matches_fp32_cpu(model):
             )
         )
     for name in ("boxes", "mask_logits", "iou"):
-        rel = heads.relative_error(getattr(out, name).cpu(), getattr(ref, name))
+        rel = relative_error(getattr(out, name).cpu(), getattr(ref, name))
         assert rel <= FP16_REL, f"{name} seed {seed}: {rel}"
 
 
@@ -285,12 +282,29 @@ def test_bench_cli_dispatch_and_a_tiny_heads_run(tmp_path, capsys):
     from pgpt_ros.bench import cli
 
     assert cli.main([]) == 2 and cli.main(["nope"]) == 2
-    out = tmp_path / "heads.json"
     argv = ["heads", "--device", "cpu", "--backends", "torch", "tensorrt", "--batches", "1", "2"]
-    argv += ["--repeats", "2", "--warmup", "1", "--engine-dir", str(tmp_path), "--out", str(out)]
+    argv += [
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--engine-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path),
+    ]
+    argv += ["--preset", "tiny"]
     assert cli.main(argv) == 0
-    result = json.loads(out.read_text())
+    result = json.loads((tmp_path / "heads-tiny-cpu.json").read_text())
     assert [(r["backend"], r["batch"]) for r in result["results"]] == [("torch", 1), ("torch", 2)]
     assert all(r["decode"]["median_ms"] > 0 for r in result["results"])
     assert [r["backend"] for r in result["not_run"]] == ["tensorrt"]  # a CPU model never has it
     assert "| torch | fp32 | 2 |" in capsys.readouterr().out
+
+
+def test_the_default_cache_is_per_user_never_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("PGPT_ROS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_engine_dir() == tmp_path / "xdg" / "pgpt_ros" / "engines"
+    monkeypatch.setenv("PGPT_ROS_CACHE", str(tmp_path / "mine"))
+    assert default_engine_dir() == tmp_path / "mine"

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from pgpt_ros.model import PerceptionGPTConfig, build_model, gather_vis_states, tokens
 from pgpt_ros.data.collate import IGNORE_INDEX
+from pgpt_ros.model import answer, build_model, generate, preset_config, tokens
+from pgpt_ros.training.objective import gather_vis_states
 
 COMMAND = "find all the red shapes"
 
@@ -13,8 +14,8 @@ COMMAND = "find all the red shapes"
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    config = preset_config("tiny", 
-        image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16
+    config = preset_config(
+        "tiny", image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16
     )
     return build_model(config)
 
@@ -47,40 +48,43 @@ def reply_ids(model, phrases):
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_locate_returns_one_detection_per_vis(model, image, count):
     phrases = ["red circle", "red square", "red star"][:count]
-    answer = model.answer(
-        image, COMMAND, max_new_tokens=30, logits_processor=forced(model, reply_ids(model, phrases))
+    reply = answer(
+        model,
+        image,
+        COMMAND,
+        max_new_tokens=30,
+        logits_processor=forced(model, reply_ids(model, phrases)),
     )
-    assert len(answer.detections) == count
-    assert [d.phrase for d in answer.detections] == phrases
-    assert answer.text == tokens.answer_text(phrases)
-    assert answer.num_tokens == len(reply_ids(model, phrases))
+    assert len(reply.detections) == count
+    assert [d.phrase for d in reply.detections] == phrases
+    assert reply.text == tokens.answer_text(phrases)
+    assert reply.num_tokens == len(reply_ids(model, phrases))
     size = model.config.mask_size
-    for det in answer.detections:
+    for det in reply.detections:
         assert det.box.shape == (4,) and det.box.dtype == np.float32
         assert 0 <= det.box[0] <= det.box[2] <= 1 and 0 <= det.box[1] <= det.box[3] <= 1
         assert det.mask_logits.shape == (size, size) and det.mask_logits.dtype == np.float32
         assert 0.0 <= det.score <= 1.0
 
 
-def test_locate_matches_answer_and_max_objects_stops_early(model, image):
+def test_max_objects_stops_early(model, image):
     force = forced(model, reply_ids(model, ["red circle", "red square", "red star"]))
-    answer = model.answer(image, COMMAND, max_objects=2, logits_processor=force)
-    assert len(answer.detections) == 2
-    located = model.locate(image, COMMAND, max_objects=2, logits_processor=force)
-    np.testing.assert_array_equal(located[1].box, answer.detections[1].box)
+    reply = answer(model, image, COMMAND, max_objects=2, logits_processor=force)
+    assert len(reply.detections) == 2
+    assert reply.text == tokens.answer_text(["red circle", "red square"])
 
 
 def test_max_new_tokens_bounds_generation(model, image):
     force = forced(model, reply_ids(model, ["red circle"] * 5))
-    answer = model.answer(image, COMMAND, max_new_tokens=4, logits_processor=force)
-    assert answer.num_tokens == 4
+    reply = answer(model, image, COMMAND, max_new_tokens=4, logits_processor=force)
+    assert reply.num_tokens == 4
 
 
 def test_generation_states_equal_teacher_forced_pass(model, image):
     """The KV-cached loop (box embeddings fed back) sees what one full forward pass sees."""
     reply = reply_ids(model, ["red circle", "blue star"])
-    pixels = model.preprocess([image])
-    gen = model.generate(pixels, COMMAND, logits_processor=forced(model, reply))
+    pixels, _ = model.preprocess([image])
+    gen = generate(model, pixels, COMMAND, logits_processor=forced(model, reply))
     prompt = model.prompt_ids(COMMAND)
     ids = torch.tensor([prompt + gen.token_ids])
     labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + gen.token_ids])
@@ -100,7 +104,7 @@ def test_fed_back_box_changes_later_states(model, image):
     reply = reply_ids(model, ["red circle", "blue star"])
     prompt = model.prompt_ids(COMMAND)
     ids = torch.tensor([prompt + reply])
-    pixels = model.preprocess([image])
+    pixels, _ = model.preprocess([image])
     boxes = torch.tensor([[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.9, 0.9]])
     with torch.no_grad():
         a, _ = model.hidden_states(ids, pixels, vis_boxes=boxes)
@@ -112,12 +116,12 @@ def test_fed_back_box_changes_later_states(model, image):
 
 def test_prompt_boxes_fill_vis_in_the_command(model, image):
     command = f"what is at {tokens.VIS_TOKEN}?"
-    answer = model.answer(
-        image, command, max_new_tokens=3, prompt_boxes=np.array([[0, 0, 0.5, 0.5]])
+    reply = answer(
+        model, image, command, max_new_tokens=3, prompt_boxes=np.array([[0, 0, 0.5, 0.5]])
     )
-    assert answer.num_tokens <= 3
+    assert reply.num_tokens <= 3
     with pytest.raises(ValueError, match="need 1 boxes"):
-        model.answer(image, command, max_new_tokens=3)
+        answer(model, image, command, max_new_tokens=3)
 
 
 def test_answer_in_bfloat16_returns_float32_arrays(image):
@@ -125,7 +129,7 @@ def test_answer_in_bfloat16_returns_float32_arrays(image):
     config = preset_config("tiny", image_size=32, vision_width=32, text_width=64, mask_size=8)
     model = build_model(config).to(torch.bfloat16)
     force = forced(model, reply_ids(model, ["red circle", "blue star"]))
-    detections = model.locate(image, COMMAND, logits_processor=force)
+    detections = answer(model, image, COMMAND, logits_processor=force).detections
     assert len(detections) == 2
     for det in detections:
         assert det.box.dtype == np.float32 and det.mask_logits.dtype == np.float32
@@ -135,27 +139,11 @@ def test_answer_in_bfloat16_returns_float32_arrays(image):
 def test_image_token_in_the_command_is_ignored(model, image):
     ids = model.prompt_ids("find <image> the red circle")
     assert ids.count(model.config.image_token_id) == model.config.num_image_tokens
-    assert model.answer(image, "<image><image>", max_new_tokens=2).num_tokens <= 2
+    assert answer(model, image, "<image><image>", max_new_tokens=2).num_tokens <= 2
 
 
 def test_answer_rejects_bad_images(model):
     with pytest.raises(ValueError, match="HxWx3"):
-        model.answer(np.zeros((8, 8), dtype=np.uint8), COMMAND)
+        answer(model, np.zeros((8, 8), dtype=np.uint8), COMMAND)
     with pytest.raises(ValueError, match="uint8"):
-        model.answer(np.zeros((8, 8, 3), dtype=np.float32), COMMAND)
-
-
-def test_distinct_detections_drops_a_second_box_on_one_object():
-    from pgpt_ros.model import Detection
-    from pgpt_ros.model.distinct import distinct_detections
-
-    def det(phrase, box):
-        return Detection(phrase, np.array(box, np.float32), None, 0.5)
-
-    circle = det("blue circle", [0.1, 0.1, 0.3, 0.3])
-    star = det("green star", [0.5, 0.5, 0.7, 0.7])
-    again = det("blue circle", [0.11, 0.1, 0.31, 0.3])  # IoU 0.9 with the first
-    beside = det("blue square", [0.1, 0.1, 0.3, 0.4])  # IoU 0.67: another object, kept
-    kept = distinct_detections([circle, star, again, beside])
-    assert [d is k for d, k in zip(kept, [circle, star, beside], strict=True)] == [True] * 3
-    assert distinct_detections([]) == []
+        answer(model, np.zeros((8, 8, 3), dtype=np.float32), COMMAND)

@@ -105,7 +105,7 @@ def test_conv_stem_keeps_the_token_grid_and_sees_beyond_its_patch():
 
 
 def test_image_position_tells_identical_patches_apart_by_place():
-    from pgpt_ros.model import PerceptionGPTConfig, build_model
+    from pgpt_ros.model import build_model, preset_config
 
     torch.manual_seed(0)
     config = preset_config("tiny", image_size=32, vision_width=32, text_width=64,
@@ -121,26 +121,3 @@ def test_image_position_tells_identical_patches_apart_by_place():
     plain = model.encode_image(pixels)
     model.image_position = position
     assert not torch.allclose(model.encode_image(pixels), plain)
-
-
-def test_patch_heads_train_only_with_dense_maps():
-    from pgpt_ros.data.collate import Collator
-    from pgpt_ros.data.shapesref import NUM_CLASSES, ShapesRef
-    from pgpt_ros.model import PerceptionGPTConfig, build_model
-
-    torch.manual_seed(0)
-    config = preset_config("tiny", image_size=32, vision_width=32, text_width=64, mask_size=8,
-                                      patch_classes=NUM_CLASSES, patch_geometry=True)  # fmt: skip
-    model = build_model(config).train()
-    samples = [ShapesRef("val", image_size=32, length=4)[i] for i in range(4)]
-    batch = Collator(model)(samples)
-    assert batch["patch_targets"].shape == (4, config.num_image_tokens, NUM_CLASSES)
-    torch.testing.assert_close(batch["patch_targets"].sum(-1), torch.ones(4, 16))
-    out = model(batch)
-    out.loss.backward()
-    assert out.losses["patch"] > 0 and model.patch_classifier.linear.weight.grad.abs().sum() > 0
-    assert batch["patch_geometry"].shape == (4, config.num_image_tokens, 4)
-    assert out.losses["geometry"] > 0 and model.patch_geometry.linear.weight.grad.abs().sum() > 0
-    for s in samples:
-        s.class_map = s.instance_map = None  # RefCOCO-like data: no dense labels, no patch losses
-    assert not {"patch", "geometry"} & set(model(Collator(model)(samples)).losses)

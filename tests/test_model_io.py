@@ -5,15 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
+from peft import PeftModel
 from transformers import (
     LlavaForConditionalGeneration,
     SamConfig,
     SamModel,
 )
-
-import safetensors.torch
-from peft import PeftModel
 
 from pgpt_ros.model import (
     PerceptionGPT,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pgpt_ros.model import PerceptionGPTConfig, build_model, tokens
+from pgpt_ros.model import answer, build_model, preset_config, tokens
 
 
 @pytest.mark.parametrize(
@@ -57,8 +57,8 @@ def test_format_then_parse_round_trips():
 
 def test_baseline_answer_parses_forced_text():
     torch.manual_seed(0)
-    config = preset_config("tiny", 
-        image_size=32, vision_width=32, text_width=64, head="text_coords"
+    config = preset_config(
+        "tiny", image_size=32, vision_width=32, text_width=64, head="text_coords"
     )
     model = build_model(config)
     assert model.box_decoder is None and model.mask_decoder is None
@@ -73,9 +73,9 @@ def test_baseline_answer_parses_forced_text():
         return out
 
     image = np.zeros((20, 30, 3), dtype=np.uint8)
-    answer = model.answer(image, "find the red circle", max_new_tokens=40, logits_processor=force)
-    assert answer.text == "red circle [0.100,0.200,0.300,0.400]"
-    assert answer.num_tokens == len(reply)
-    [det] = answer.detections
+    reply_ = answer(model, image, "find the red circle", max_new_tokens=40, logits_processor=force)
+    assert reply_.text == "red circle [0.100,0.200,0.300,0.400]"
+    assert reply_.num_tokens == len(reply)
+    [det] = reply_.detections
     assert det.phrase == "red circle" and det.mask_logits is None and det.score == 1.0
     np.testing.assert_allclose(det.box, [0.1, 0.2, 0.3, 0.4], atol=1e-6)

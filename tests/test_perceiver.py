@@ -1,25 +1,13 @@
-"""The Perceiver maps the model's normalised answers to source pixels and rejects bad input."""
+"""The Perceiver: bad input and parameters are clear errors, answers come back in the frame's
+pixels, a cached frame answers as a fresh one, and commands are checked in tokens."""
 
 import numpy as np
 import pytest
 
+from pgpt_ros.commands import BadCommand
 from pgpt_ros.data.shapesref import ShapesRef
-from pgpt_ros.model import Detection
-from pgpt_ros.runtime import Perceiver
-from pgpt_ros.runtime.perceiver import check_image, to_pixels
-
-
-def test_to_pixels_scales_box_and_mask_to_a_non_square_source():
-    logits = np.full((32, 32), -5.0, np.float32)
-    logits[8:16, 16:32] = 5.0  # rows 1/4..1/2, columns 1/2..1 of the image
-    detection = Detection("red circle", np.array([0.5, 0.25, 1.0, 0.5], np.float32), logits, 0.7)
-    pixel = to_pixels(detection, width=640, height=200, with_mask=True)
-    np.testing.assert_allclose(pixel.box, [320.0, 50.0, 640.0, 100.0])
-    assert pixel.mask.shape == (200, 640) and pixel.mask.dtype == bool
-    ys, xs = np.nonzero(pixel.mask)
-    assert abs(ys.min() - 50) <= 4 and abs(ys.max() - 100) <= 4
-    assert abs(xs.min() - 320) <= 12 and xs.max() == 639
-    assert to_pixels(detection, 640, 200, with_mask=False).mask is None
+from pgpt_ros.model.preprocess import check_image
+from pgpt_ros.runtime import AnswerPolicy, Perceiver
 
 
 @pytest.mark.parametrize(
@@ -73,11 +61,46 @@ def test_locate_on_a_cached_frame_answers_as_a_fresh_perceiver(monkeypatch):
     perceiver = Perceiver.load()
     encode, calls = perceiver.model.encode_image, []
     monkeypatch.setattr(perceiver.model, "encode_image", lambda p: calls.append(1) or encode(p))
-    perceiver.locate(image, "find the red circle", image_id=5, max_new_tokens=12)
-    cached = perceiver.locate(image, "find the blue square", image_id=5, max_new_tokens=6)
+    perceiver.locate(
+        image, "find the red circle", image_id=5, policy=AnswerPolicy(max_new_tokens=12)
+    )
+    short = AnswerPolicy(max_new_tokens=6)
+    cached = perceiver.locate(image, "find the blue square", image_id=5, policy=short)
     assert len(calls) == 1
-    fresh = Perceiver.load().locate(image, "find the blue square", max_new_tokens=6)
+    fresh = Perceiver.load().locate(image, "find the blue square", policy=short)
     assert cached.answer == fresh.answer and cached.num_tokens == fresh.num_tokens
     assert len(cached.detections) == len(fresh.detections)
     for got, want in zip(cached.detections, fresh.detections, strict=True):
         np.testing.assert_allclose(got.box, want.box, atol=1e-3)
+
+
+def test_set_image_then_predict_is_locate():
+    scene = ShapesRef.scene(seed=3, width=200, height=120)
+    perceiver = Perceiver.load(head_backend="torch")
+    with pytest.raises(RuntimeError, match="set_image"):
+        perceiver.predict("the purple shape")
+    perceiver.set_image(scene.image)
+    first = perceiver.predict("the purple shape")
+    second = perceiver.predict("the purple shape")  # the same frame again: the prefix is reused
+    located = perceiver.locate(scene.image, "the purple shape")
+    for result in (second, located):
+        assert result.answer == first.answer
+        np.testing.assert_allclose([d.box for d in result.detections],
+                                   [d.box for d in first.detections], atol=1e-4)  # fmt: skip
+
+
+def test_commands_are_normalised_and_limited_in_tokens():
+    scene = ShapesRef.scene(seed=3, width=200, height=120)
+    perceiver = Perceiver.load(head_backend="torch")
+    perceiver.set_image(scene.image)
+    plain = perceiver.predict("the purple shape")
+    shouted = perceiver.predict("  THE PURPLE   SHAPE ?!")
+    assert shouted.answer == plain.answer
+    with pytest.raises(BadCommand, match="tokens"):
+        perceiver.predict("the purple shape " * 100)
+    with pytest.raises(BadCommand, match="tokens"):
+        perceiver.predict("赤い丸を見つけて" * 30)  # a short text of many byte-level tokens
+    with pytest.raises(BadCommand, match="reserved"):
+        perceiver.predict("what is at <vis>")
+    with pytest.raises(BadCommand, match="U\\+0000"):
+        perceiver.predict("the purple\x00 shape")

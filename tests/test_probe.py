@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pgpt_ros.model import PerceptionGPTConfig, build_model
-from pgpt_ros.probe import TARGETS, probe, ridge_r2
+from pgpt_ros.model import build_model, preset_config
+from tools.probe import TARGETS, probe, ridge_r2
 
 
 def test_ridge_r2_is_one_for_a_linear_target_and_about_zero_for_noise():

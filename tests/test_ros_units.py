@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from pgpt_ros.commands import BadCommand
 from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros import images, messages
 from pgpt_ros.ros.demo import box_score, first_seed_with_every_kind, pick_commands
@@ -189,15 +190,16 @@ def test_params_file_sections_merge_like_ros(tmp_path):
 @pytest.mark.parametrize(
     "text, problem",
     [("", "empty"), ("  \n\t", "empty"), ("x" * 11, "11 characters"),
-     ("find\x00it", "control"), ("find\nit", "control"), ("find\u202eit", "control")],
+     ("find\x00it", "control"), ("find\u202eit", "control"), ("<vis>", "reserved")],
 )  # fmt: skip
 def test_commands_that_cannot_be_commands_are_refused(text, problem):
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(BadCommand, match=problem):
         check_command(text, max_length=10)
 
 
-def test_commands_are_stripped_and_may_be_any_language():
-    assert check_command("  trouve le cercle rouge \n", 40) == "trouve le cercle rouge"
+def test_commands_are_normalised_and_may_be_any_language():
+    assert check_command("  Trouve le cercle ROUGE ?\n", 40) == "trouve le cercle rouge"
+    assert check_command("find\nit", 10) == "find it"
     assert check_command("赤い丸", 10) == "赤い丸"
 
 

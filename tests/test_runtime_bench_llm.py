@@ -1,4 +1,4 @@
-"""pgpt-bench llm: the floor model reproduces the H100 numbers in gpu-notes.md, and the bench runs."""
+"""pgpt-bench llm: the floor model reproduces measured H100 numbers, and the bench runs."""
 
 import json
 import math
@@ -6,28 +6,28 @@ import math
 import pytest
 import torch
 
-from pgpt_ros.bench import llm
+from pgpt_ros.bench import floor, llm
 
 
 def test_floor_of_the_7b_shape_matches_the_h100_measurements():
-    """gpu-notes.md, measured on an H100 (2.97 TB/s copy, 739 TFLOP/s fp16): one decoded token
-    cannot beat 4.5 ms (6.6 B fp16 weights read once), vision + prefill of ~616 tokens 11.2 ms."""
-    model = llm.build_bench_model("llava-7b-shape", "meta", torch.float16, None)
-    shape = llm.Shape.of(model, torch.float16)
-    floor = llm.floor(shape, {"copy_bandwidth_GBps": 2970.0, "matmul_TFLOPs": 739.0}, 5)
-    assert floor["decode_ms_per_token"] == pytest.approx(4.5, rel=0.05)
-    assert floor["vision_prefill_ms"] == pytest.approx(11.2, rel=0.05)
+    """Measured on an H100 (2.97 TB/s copy, 739 TFLOP/s fp16; docs/performance.md): one decoded
+    token cannot beat 4.5 ms (6.6 B fp16 weights read once), vision + prefill of ~616 tokens
+    11.2 ms."""
+    model = llm.build_bench_model("llava-1.5-7b", "meta", torch.float16, None)
+    shape = floor.Shape.of(model, torch.float16, llm.COMMAND)
+    low = floor.floor(shape, {"copy_bandwidth_GBps": 2970.0, "matmul_TFLOPs": 739.0}, 5)
+    assert low["decode_ms_per_token"] == pytest.approx(4.5, rel=0.05)
+    assert low["vision_prefill_ms"] == pytest.approx(11.2, rel=0.05)
     # A cached frame skips the image: its command prefill is bound by reading the weights once.
-    assert floor["command_prefill_ms"] == pytest.approx(floor["decode_ms_per_token"], rel=0.05)
-    steps = floor["one_object_cached_frame_ms"] - floor["command_prefill_ms"]
-    assert steps == pytest.approx(4 * floor["decode_ms_per_token"])
+    assert low["command_prefill_ms"] == pytest.approx(low["decode_ms_per_token"], rel=0.05)
+    steps = low["one_object_cached_frame_ms"] - low["command_prefill_ms"]
+    assert steps == pytest.approx(4 * low["decode_ms_per_token"])
 
 
 def test_bench_runs_the_tiny_config_and_writes_its_json(tmp_path):
-    out = tmp_path / "llm.json"
-    argv = ["--config", "tiny", "--device", "cpu", "--repeats", "1", "--warmup", "0"]
-    assert llm.main([*argv, "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
+    argv = ["--preset", "tiny", "--device", "cpu", "--repeats", "1", "--warmup", "0"]
+    assert llm.main([*argv, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "llm-tiny-cpu.json").read_text())
     assert result["machine"]["device"] and result["dtype"] == "float32"
     for path in ("fast_path", "transformers", "floor", "machine_ceilings", "ratios"):
         assert result[path] and all(math.isfinite(v) for v in result[path].values()), path

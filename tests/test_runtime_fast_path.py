@@ -1,12 +1,13 @@
 """The fast path (static KV cache, image-prefix reuse, CUDA graphs) answers exactly as the reference
-``PerceptionGPT.answer`` does: same tokens, phrases, boxes, masks and scores."""
+decoder (``pgpt_ros.model.answer``) does: same tokens, phrases, boxes, masks and scores."""
 
 import numpy as np
 import pytest
 import torch
 
-from pgpt_ros.model import PerceptionGPTConfig, build_model, tokens
-from pgpt_ros.runtime import Perceiver, decoder
+from pgpt_ros.commands import BadCommand
+from pgpt_ros.model import answer, build_model, preset_config, tokens
+from pgpt_ros.runtime import AnswerPolicy, Perceiver, decoder
 from pgpt_ros.runtime.decoder import BUCKETS, StaticDecoder, bucket
 
 COMMAND = "find all the red shapes"
@@ -15,8 +16,14 @@ PHRASES = ["red circle", "red square", "red star"]
 
 def tiny(**overrides):
     torch.manual_seed(0)
-    config = preset_config("tiny", 
-        image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16, **overrides
+    config = preset_config(
+        "tiny",
+        image_size=32,
+        vision_width=32,
+        text_width=64,
+        head_width=32,
+        mask_size=16,
+        **overrides,
     )
     return build_model(config)
 
@@ -49,6 +56,13 @@ def forced(model, command: str, phrases: list[str]):
     return force
 
 
+def fast(perceiver, image, command, image_id=None, logits_processor=None, **policy):
+    """The served decoder's model-frame answer about ``image`` (``policy``: AnswerPolicy fields)."""
+    perceiver.set_image(image, image_id)
+    return perceiver.answer(command, policy=AnswerPolicy(**policy) if policy else None,
+                            logits_processor=logits_processor)  # fmt: skip
+
+
 def assert_same_answer(fast, reference):
     assert fast.text == reference.text
     assert fast.num_tokens == reference.num_tokens
@@ -72,17 +86,18 @@ def assert_same_answer(fast, reference):
 )
 def test_fast_path_equals_reference_generate(model, command, count, max_objects):
     image, force = picture(0), forced(model, command, PHRASES[:count])
-    kwargs = dict(max_new_tokens=30, max_objects=max_objects, logits_processor=force)
-    reference = model.answer(image, command, **kwargs)
-    fast = Perceiver(model).answer(image, command, **kwargs)
-    assert len(fast.detections) == min(count, max_objects or count)
-    assert_same_answer(fast, reference)
+    reference = answer(model, image, command, max_new_tokens=30, max_objects=max_objects,
+                       logits_processor=force)  # fmt: skip
+    served = fast(Perceiver(model), image, command, logits_processor=force, max_new_tokens=30,
+                  max_objects=max_objects or 8)  # fmt: skip
+    assert len(served.detections) == min(count, max_objects or count)
+    assert_same_answer(served, reference)
 
 
 def test_unforced_greedy_answer_equals_reference(model):
     image = picture(1)
-    reference = model.answer(image, COMMAND, max_new_tokens=12)
-    assert_same_answer(Perceiver(model).answer(image, COMMAND, max_new_tokens=12), reference)
+    reference = answer(model, image, COMMAND, max_new_tokens=12, max_objects=8)
+    assert_same_answer(fast(Perceiver(model), image, COMMAND, max_new_tokens=12), reference)
 
 
 class CountingEncoder:
@@ -104,18 +119,18 @@ def test_cached_frame_gives_the_fresh_answer_and_a_new_frame_invalidates(model, 
     seen = CountingEncoder(model, monkeypatch)
     first, second = picture(2), picture(3)
     # A long answer first, so stale cache slots lie beyond the shorter command that follows.
-    perceiver.answer(first, COMMAND, image_id=7, logits_processor=forced(model, COMMAND, PHRASES))
+    fast(perceiver, first, COMMAND, image_id=7, logits_processor=forced(model, COMMAND, PHRASES))
     command = "where is the blue star"
     force = forced(model, command, ["blue star"])
-    cached = perceiver.answer(first, command, image_id=7, logits_processor=force)
+    cached = fast(perceiver, first, command, image_id=7, logits_processor=force)
     assert seen.calls == 1
-    assert_same_answer(cached, model.answer(first, command, logits_processor=force))
+    assert_same_answer(cached, answer(model, first, command, logits_processor=force))
     assert seen.calls == 2  # the reference encodes its own copy
 
-    fresh = perceiver.answer(second, command, image_id=8, logits_processor=force)
+    new = fast(perceiver, second, command, image_id=8, logits_processor=force)
     assert seen.calls == 3
-    reference = model.answer(second, command, logits_processor=force)
-    assert_same_answer(fresh, reference)
+    reference = answer(model, second, command, logits_processor=force)
+    assert_same_answer(new, reference)
     assert not np.allclose(reference.detections[0].box, cached.detections[0].box, atol=1e-3)
 
 
@@ -123,7 +138,7 @@ def test_no_image_id_never_reuses(model, monkeypatch):
     perceiver = Perceiver(model)
     seen = CountingEncoder(model, monkeypatch)
     for _ in range(2):
-        perceiver.answer(picture(4), COMMAND, max_new_tokens=2)
+        fast(perceiver, picture(4), COMMAND, max_new_tokens=2)
     assert seen.calls == 2
 
 
@@ -131,16 +146,46 @@ def test_warmup_answers_once_and_keeps_no_frame(model, monkeypatch):
     perceiver = Perceiver(model)
     seen = CountingEncoder(model, monkeypatch)
     perceiver.warmup()
-    assert seen.calls == 1 and perceiver.frames.frame is None
+    assert seen.calls == 1 and perceiver._frame is None
+
+
+class FakeCapture:
+    """Stands in for a CUDA graph on the CPU: runs the step, records which shape was captured."""
+
+    shapes: list[int] = []
+
+    def __init__(self, step, example, reset, pool=None):
+        FakeCapture.shapes.append(example.shape[1])
+        self.step = step
+
+    def __call__(self, inputs):
+        return self.step(inputs)
+
+
+def test_warmup_captures_every_prefill_bucket_before_serving(model, monkeypatch):
+    """No command pays for a capture: warm-up captures every step shape that fits the cache,
+    and serving afterwards captures nothing new."""
+    monkeypatch.setattr(decoder, "CapturedStep", FakeCapture)
+    FakeCapture.shapes = []
+    perceiver = Perceiver(model)
+    perceiver.decoder.use_graphs = True  # the capture logic, exercised with the fake graph
+    perceiver.warmup()
+    room = perceiver.decoder.max_length - model.config.num_image_tokens
+    assert sorted(set(FakeCapture.shapes)) == [b for b in BUCKETS if b <= room]
+    captured = len(FakeCapture.shapes)
+    force = forced(model, COMMAND, PHRASES)
+    served = fast(perceiver, picture(9), COMMAND, image_id=1, logits_processor=force)
+    assert len(FakeCapture.shapes) == captured
+    assert_same_answer(served, answer(model, picture(9), COMMAND, logits_processor=force))
 
 
 def test_a_command_too_long_for_the_cache_is_a_clear_error_and_the_frame_stays_usable(model):
-    perceiver = Perceiver(model, max_text_tokens=24)
+    perceiver = Perceiver(model, max_command_tokens=12)
     image, command = picture(5), "find the red circle"
-    before = perceiver.answer(image, command, image_id=1, max_new_tokens=4)
-    with pytest.raises(ValueError, match="KV cache"):
-        perceiver.answer(image, "find " + "the red circle " * 8, image_id=1)
-    after = perceiver.answer(image, command, image_id=1, max_new_tokens=4)
+    before = fast(perceiver, image, command, image_id=1, max_new_tokens=4)
+    with pytest.raises(BadCommand, match="at most 12"):
+        fast(perceiver, image, "find " + "the red circle " * 8, image_id=1)
+    after = fast(perceiver, image, command, image_id=1, max_new_tokens=4)
     assert_same_answer(after, before)
 
 
@@ -149,7 +194,7 @@ def test_a_step_failing_halfway_through_the_layers_leaves_nothing_stale(model, m
     command on the same frame must start over and still answer exactly."""
     perceiver = Perceiver(model)
     image, force = picture(7), forced(model, COMMAND, PHRASES[:1])
-    perceiver.answer(image, COMMAND, image_id=3, logits_processor=force)
+    fast(perceiver, image, COMMAND, image_id=3, logits_processor=force)
     layer = model.language_model.layers[1]
     failures = iter([RuntimeError("device error")])
 
@@ -161,18 +206,18 @@ def test_a_step_failing_halfway_through_the_layers_leaves_nothing_stale(model, m
 
     monkeypatch.setattr(layer, "forward", fail_once)
     with pytest.raises(RuntimeError, match="device error"):
-        perceiver.answer(image, COMMAND, image_id=3, logits_processor=force)
+        fast(perceiver, image, COMMAND, image_id=3, logits_processor=force)
     seen = CountingEncoder(model, monkeypatch)
-    again = perceiver.answer(image, COMMAND, image_id=3, logits_processor=force)
-    assert seen.calls == 1
-    assert_same_answer(again, model.answer(image, COMMAND, logits_processor=force))
+    again = fast(perceiver, image, COMMAND, image_id=3, logits_processor=force)
+    assert seen.calls == 0  # the frame's features are kept: only the prefix is computed again
+    assert_same_answer(again, answer(model, image, COMMAND, logits_processor=force))
 
 
 def test_text_coordinate_model_runs_the_same_path():
     model = tiny(head="text_coords")
     image = picture(6)
-    reference = model.answer(image, COMMAND, max_new_tokens=10)
-    assert_same_answer(Perceiver(model).answer(image, COMMAND, max_new_tokens=10), reference)
+    reference = answer(model, image, COMMAND, max_new_tokens=10, max_objects=8)
+    assert_same_answer(fast(Perceiver(model), image, COMMAND, max_new_tokens=10), reference)
 
 
 def test_half_precision_runs_the_same_path():
@@ -180,10 +225,10 @@ def test_half_precision_runs_the_same_path():
     all follow the model's dtype."""
     model = tiny().to(torch.bfloat16)
     image, force = picture(8), forced(model, COMMAND, PHRASES)
-    answer = Perceiver(model).answer(image, COMMAND, image_id=1, logits_processor=force)
-    reference = model.answer(image, COMMAND, logits_processor=force)
-    assert answer.text == reference.text and len(answer.detections) == 3
-    for got, want in zip(answer.detections, reference.detections, strict=True):
+    served = fast(Perceiver(model), image, COMMAND, image_id=1, logits_processor=force)
+    reference = answer(model, image, COMMAND, logits_processor=force)
+    assert served.text == reference.text and len(served.detections) == 3
+    for got, want in zip(served.detections, reference.detections, strict=True):
         np.testing.assert_allclose(got.box, want.box, atol=0.01)  # a few bfloat16 steps
 
 
@@ -209,8 +254,8 @@ def test_the_step_reads_nothing_back_to_the_host_so_it_can_be_captured(model, mo
         decoder.torch, "compile", lambda fn, **kw: compile_(fn, **{**kw, "backend": "eager"})
     )
     image, force = picture(0), forced(model, COMMAND, PHRASES)
-    traced = Perceiver(model, compile_decode=True).answer(image, COMMAND, logits_processor=force)
-    assert_same_answer(traced, model.answer(image, COMMAND, logits_processor=force))
+    traced = fast(Perceiver(model, compile_decode=True), image, COMMAND, logits_processor=force)
+    assert_same_answer(traced, answer(model, image, COMMAND, logits_processor=force))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
@@ -219,8 +264,9 @@ def test_cuda_graph_path_equals_eager_path_on_gpu():
     image, force = picture(0), forced(model, COMMAND, PHRASES)
     eager = Perceiver(model, cuda_graphs=False)
     graphs = Perceiver(model, cuda_graphs=True)
+    graphs.warmup()
     for image_id in (1, 1, 2):  # new frame, cached frame, new frame: graphs replayed at new offsets
-        want = eager.answer(image, COMMAND, image_id=image_id, logits_processor=force)
-        got = graphs.answer(image, COMMAND, image_id=image_id, logits_processor=force)
+        want = fast(eager, image, COMMAND, image_id=image_id, logits_processor=force)
+        got = fast(graphs, image, COMMAND, image_id=image_id, logits_processor=force)
         assert_same_answer(got, want)
     assert set(graphs.decoder._graphs) >= {1}

@@ -10,6 +10,7 @@ this checkpoint finds exactly the same frozen rows when it is loaded again.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ from pgpt_ros.model.tokenizer import add_perception_tokens
 
 
 def is_llava_dir(path: Path) -> bool:
-    """Whether ``path`` holds a transformers LLaVA checkpoint."""
+    """Whether ``path`` holds a transformers LLaVA checkpoint (its config says model_type llava)."""
     config = path / "config.json"
-    return config.is_file() and '"llava"' in config.read_text()
+    return config.is_file() and json.loads(config.read_text()).get("model_type") == "llava"
 
 
 def load_llava_backbone(

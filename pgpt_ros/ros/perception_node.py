@@ -14,11 +14,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
@@ -31,10 +30,12 @@ from std_msgs.msg import Header, String
 from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros import messages
+from pgpt_ros.ros.diagnostics import diagnostic_status, diagnostic_values
 from pgpt_ros.ros.images import BadImage, compressed_to_rgb, from_array, to_rgb
 from pgpt_ros.ros.messages import STATUS_NAMES
 from pgpt_ros.ros.overlay import draw_overlay
 from pgpt_ros.ros.params import NodeParams, describe
+from pgpt_ros.ros.records import Frame, Job, Stats
 from pgpt_ros.srv import Locate
 
 NODE_NAME = "perception_node"
@@ -68,44 +69,6 @@ def check_command(text: str, max_length: int) -> str:
     if len(text) > max_length:
         raise BadCommand(f"command has {len(text)} characters, max_command_length is {max_length}")
     return normalize_command(text)
-
-
-@dataclass
-class Frame:
-    """The latest-frame slot's content: the message as received, when, and its sequence number."""
-
-    msg: Image | CompressedImage
-    received: float  # time.monotonic()
-    seq: int
-    used: bool = False
-
-
-@dataclass
-class Job:
-    """One accepted command; ``done`` is set when ``result`` is ready (the service waits on it)."""
-
-    command_id: int
-    command: str
-    accepted: float
-    image: Image | None = None  # from a Locate request; None = the latest frame
-    result: DetectionArray | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class Stats:
-    """Counters and the last answer's timings, for diagnostics."""
-
-    frames: int = 0
-    frames_answered: int = 0
-    commands: int = 0
-    busy: int = 0
-    errors: int = 0
-    last_latency_s: float = 0.0
-    last_inference_s: float = 0.0
-    last_status: str = ""
-    period_frames: int = 0
-    period_start: float = field(default_factory=time.monotonic)
 
 
 class PerceptionNode(LifecycleNode):
@@ -409,35 +372,14 @@ class PerceptionNode(LifecycleNode):
     # ------------------------------------------------------------------ diagnostics
 
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
         with self._lock:
-            stats = self._stats
-            rate = stats.period_frames / max(now - stats.period_start, 1e-6)
-            stats.period_frames, stats.period_start = 0, now
-            frame_age = now - self._frame.received if self._frame else float("inf")
-            values = {
-                "backend": self._perceiver.backend if self._perceiver else "",
-                "image_rate_hz": f"{rate:.2f}",
-                "frames_received": stats.frames,
-                "frames_answered": stats.frames_answered,
-                "frames_dropped": stats.frames - stats.frames_answered,
-                "commands": stats.commands,
-                "commands_busy": stats.busy,
-                "queued_commands": self._jobs.qsize(),
-                "internal_errors": stats.errors,
-                "last_status": stats.last_status,
-                "last_latency_s": f"{stats.last_latency_s:.4f}",
-                "last_inference_s": f"{stats.last_inference_s:.4f}",
-            }
-        level, message = DiagnosticStatus.OK, "ok"
-        if frame_age > self.params.max_image_age_s:
-            level, message = DiagnosticStatus.WARN, "no recent image"
-        status = DiagnosticStatus(
-            level=level,
+            values = diagnostic_values(self._stats, self._frame, self._jobs.qsize(),
+                                       self._perceiver.backend if self._perceiver else "")  # fmt: skip
+        status = diagnostic_status(
+            values,
             name=f"pgpt_ros: {self.get_fully_qualified_name()}",
-            message=message,
             hardware_id=self.params.device,
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+            max_image_age_s=self.params.max_image_age_s,
         )
         self._diagnostics_pub.publish(
             DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status])

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from pgpt_ros.policy import AnswerPolicy
 from pgpt_ros.runtime import Perception, PixelDetection
 
 
@@ -21,9 +22,8 @@ class FakePerceiver:
     def __init__(self, slow_s: float = 3.0) -> None:
         self.slow_s = slow_s
 
-    def locate(
-        self, image, command, *, image_id=None, max_new_tokens=32, max_objects=8, with_masks=True
-    ):
+    def locate(self, image, command, *, image_id=None, policy: AnswerPolicy | None = None):
+        policy = policy or AnswerPolicy()
         start = time.perf_counter()
         assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
         if "slow" in command:
@@ -36,8 +36,9 @@ class FakePerceiver:
         ys, xs = np.nonzero(mask)
         box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
         r, g, b = (int(round(v)) for v in image[mask].mean(axis=0))
-        found = PixelDetection(f"rgb {r} {g} {b}", 0.9, box, mask if with_masks else None)
-        return Perception(f"rgb {r} {g} {b} <vis>", [found], 4, time.perf_counter() - start)
+        found = PixelDetection(f"rgb {r} {g} {b}", 0.9, box, mask if policy.with_masks else None)
+        kept = [found] if found.score >= policy.score_threshold else []  # as the Perceiver does
+        return Perception(f"rgb {r} {g} {b} <vis>", kept, 4, time.perf_counter() - start)
 
     def close(self) -> None:
         print("perceiver closed", flush=True)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pgpt_ros.model import losses
+from pgpt_ros.training import losses
 
 
 def test_box_iou_by_hand():

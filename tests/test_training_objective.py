@@ -1,12 +1,15 @@
-"""Gradients reach the heads, LoRA and the <vis> rows, and nothing that is frozen."""
+"""The training objective: gradients reach the heads, LoRA and the <vis> rows, and nothing that
+is frozen; loss weights; the training-only patch heads."""
 
 import numpy as np
 import pytest
 import torch
 
-from pgpt_ros.data.collate import collate
+from pgpt_ros.data.collate import Collator
 from pgpt_ros.data.sample import Sample
-from pgpt_ros.model import PerceptionGPTConfig, build_model
+from pgpt_ros.model import add_lora, build_model, preset_config
+from pgpt_ros.model.parameters import freeze_vision_tower
+from pgpt_ros.training.objective import LossWeights, PerceptionObjective
 
 
 def scene(num_targets: int) -> Sample:
@@ -27,15 +30,21 @@ def scene(num_targets: int) -> Sample:
 @pytest.fixture()
 def model():
     torch.manual_seed(0)
-    config = preset_config("tiny", 
-        image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16
+    config = preset_config(
+        "tiny", image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16
     )
     return build_model(config).train()
 
 
-def grads_by_name(model, batch):
-    model.zero_grad()
-    out = model(batch)
+def collate(samples, model):
+    return Collator(model.tokenizer, model.config)(samples)
+
+
+def grads_by_name(model, batch, weights: LossWeights | None = None):
+    """The objective's loss on ``batch`` and the model's gradients by parameter name."""
+    objective = PerceptionObjective(model, weights)
+    objective.zero_grad()
+    out = objective(batch)
     out.loss.backward()
     return out, {n: p.grad for n, p in model.named_parameters()}
 
@@ -63,7 +72,7 @@ def test_lora_training_reaches_heads_lora_and_vis_rows_only(model):
 
 
 def test_full_training_with_frozen_vision_tower(model):
-    model.freeze_vision_tower()
+    freeze_vision_tower(model)
     batch = collate([scene(1), scene(2)], model)
     _, grads = grads_by_name(model, batch)
     vis = model.config.vis_token_id
@@ -84,22 +93,23 @@ def test_no_target_batch_trains_the_lm_only(model):
 
 def test_loss_weights_scale_the_total(model):
     batch = collate([scene(1)], model)
-    out = model(batch)
-    weights = model.config.loss_weights
+    objective = PerceptionObjective(model)
+    out = objective(batch)
+    weights = objective.weights
     expected = sum(getattr(weights, k) * v for k, v in out.losses.items())
     torch.testing.assert_close(out.loss, expected)
     giou_weight = weights.giou
     weights.giou = 0.0
-    torch.testing.assert_close(out.loss - model(batch).loss, giou_weight * out.losses["giou"])
+    torch.testing.assert_close(out.loss - objective(batch).loss, giou_weight * out.losses["giou"])
+    with pytest.raises(ValueError, match="unknown loss weights"):
+        LossWeights.from_dict({"gio": 1.0})
 
 
 def test_heat_map_loss_trains_the_query_and_keys_only(model):
     batch = collate([scene(2)], model)
-    weights = model.config.loss_weights
-    for name in vars(weights):
-        setattr(weights, name, 0.0)
+    weights = LossWeights(**{name: 0.0 for name in vars(LossWeights())})
     weights.heat = 1.0
-    out, grads = grads_by_name(model, batch)
+    out, grads = grads_by_name(model, batch, weights)
     assert out.losses["heat"].item() > 0 and out.loss.item() == out.losses["heat"].item()
     for name in ("box_decoder.query.1.weight", "box_decoder.key.weight"):
         assert nonzero(grads[name]), name
@@ -107,3 +117,30 @@ def test_heat_map_loss_trains_the_query_and_keys_only(model):
     # the heat map decides where, not how big: the size MLP and the mask decoder get nothing
     assert not nonzero(grads["box_decoder.box.layers.0.weight"])
     assert not any(nonzero(g) for n, g in grads.items() if n.startswith("mask_decoder."))
+
+
+def test_patch_heads_train_only_with_dense_maps():
+    from pgpt_ros.data.shapesref import NUM_CLASSES, ShapesRef
+
+    torch.manual_seed(0)
+    config = preset_config("tiny", image_size=32, vision_width=32, text_width=64, mask_size=8)
+    model = build_model(config).train()
+    objective = PerceptionObjective(model, patch_classes=NUM_CLASSES, patch_geometry=True)
+    collate = Collator(
+        model.tokenizer, model.config, patch_classes=NUM_CLASSES, patch_geometry=True
+    )
+    samples = [ShapesRef("val", image_size=32, length=4)[i] for i in range(4)]
+    batch = collate(samples)
+    assert batch["patch_targets"].shape == (4, config.num_image_tokens, NUM_CLASSES)
+    torch.testing.assert_close(batch["patch_targets"].sum(-1), torch.ones(4, 16))
+    out = objective(batch)
+    out.loss.backward()
+    classifier, geometry = objective.patch_classifier, objective.patch_geometry
+    assert out.losses["patch"] > 0 and classifier.linear.weight.grad.abs().sum() > 0
+    assert batch["patch_geometry"].shape == (4, config.num_image_tokens, 4)
+    assert out.losses["geometry"] > 0 and geometry.linear.weight.grad.abs().sum() > 0
+    for s in samples:
+        s.class_map = s.instance_map = None  # RefCOCO-like data: no dense labels, no patch losses
+    assert not {"patch", "geometry"} & set(objective(collate(samples)).losses)
+    # the heads belong to the objective, never to the model a checkpoint saves
+    assert not any(n.startswith("patch_") for n in model.state_dict())
