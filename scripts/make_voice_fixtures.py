@@ -71,7 +71,9 @@ def bench_commands(count: int, rng: np.random.Generator) -> list[str]:
         elif kind == 2:
             command = pick(SINGULAR).format(f"{pick(EXTREMES)} {pick([colour, ''])} {shape}")
         else:
-            command = pick(PLURAL).format(pick([f"{colour} shapes", f"{shape}s", f"{colour} {shape}s"]))
+            command = pick(PLURAL).format(
+                pick([f"{colour} shapes", f"{shape}s", f"{colour} {shape}s"])
+            )
         commands.append(" ".join(command.split()))
     return commands
 

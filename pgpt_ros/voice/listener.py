@@ -125,7 +125,11 @@ class Listener:
         if self.activation == "wake_word":
             text, alternatives = self._strip_wake_word(text), ()
             if text is None:
-                return NO_WAKE_WORD, f"does not start with the wake word {' '.join(self._wake)!r}", ""
+                return (
+                    NO_WAKE_WORD,
+                    f"does not start with the wake word {' '.join(self._wake)!r}",
+                    "",
+                )
         command = self.to_command(text, alternatives)
         if not self.normaliser.is_command(command):
             return NOT_A_COMMAND, "names no object the model knows", command

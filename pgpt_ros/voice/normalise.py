@@ -76,11 +76,13 @@ class Normaliser:
     def _snap(self, token: str) -> str:
         if token in self._known:
             return token
-        best = process.extractOne(token, self._choices, scorer=fuzz.ratio, score_cutoff=self._cutoff)
+        best = process.extractOne(
+            token, self._choices, scorer=fuzz.ratio, score_cutoff=self._cutoff
+        )
         return best[0] if best else token
 
     def _repair_relations(self, tokens: list[str]) -> list[str]:
-        """"left on the" / "left the" -> "left of the": the grammar allows only the relation."""
+        """ "left on the" / "left the" -> "left of the": the grammar allows only the relation."""
         out = list(tokens)
         for first, second in self._relations:
             for i in range(len(out) - 1, -1, -1):

@@ -86,6 +86,6 @@ class SphinxEngine:
             return Recognition(hypothesis.hypstr, 1.0)
         others = []
         for best, _ in zip(decoder.nbest(), range(ALTERNATIVES + 1), strict=False):
-            if best is not None and best.hypstr not in ('', hypothesis.hypstr, *others):
+            if best is not None and best.hypstr not in ("", hypothesis.hypstr, *others):
                 others.append(best.hypstr)
         return Recognition(hypothesis.hypstr, float(decoder.get_prob()), tuple(others))

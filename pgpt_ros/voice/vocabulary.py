@@ -74,9 +74,13 @@ class Vocabulary:
         fields = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise ValueError(f"{path}: unknown vocabulary fields {unknown}; known: {sorted(fields)}")
+            raise ValueError(
+                f"{path}: unknown vocabulary fields {unknown}; known: {sorted(fields)}"
+            )
         lists = {k: tuple(str(w).lower() for w in data.get(k) or ()) for k in fields - {"plurals"}}
-        return cls(**lists, plurals={str(k): str(v) for k, v in (data.get("plurals") or {}).items()})
+        return cls(
+            **lists, plurals={str(k): str(v) for k, v in (data.get("plurals") or {}).items()}
+        )
 
     @classmethod
     def load(cls, path: str | Path | None) -> Vocabulary:
