@@ -50,7 +50,9 @@ def test_a_spoken_command_reaches_the_model_and_traces_back_to_its_utterance(
         client.publish_image(image)
         voice = start_voice(ros_env, voice_log, f"file_path:={audio}", "source:=file",
                             "realtime:=false")  # fmt: skip
-        assert client.spin_until(lambda: len(transcripts) >= 3 or voice.poll() is not None)
+        assert client.spin_until(lambda: len(transcripts) >= 3 or voice.poll() is not None), (
+            voice_log.read_text()
+        )
         assert client.spin_until(lambda: len(client.detections) >= 2, 30.0), voice_log.read_text()
     finally:
         if voice is not None:

@@ -117,10 +117,11 @@ class VoiceNode(LifecycleNode):
             self._inputs.append(
                 self.create_subscription(Bool, "push_to_talk", self._on_push_to_talk, QOS)
             )
+        result = super().on_activate(state)  # activates the publishers the worker uses
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="pgpt-voice", daemon=True)
         self._worker.start()
-        return super().on_activate(state)
+        return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.stop_listening()
