@@ -208,7 +208,7 @@ def test_launch_file_names_only_what_the_package_installs():
     rows = [line.split() for line in (REPO / "executables.txt").read_text().splitlines()]
     installed_nodes = {row[1] for row in rows if row and row[0] == "node"}
     ours = [n for n in nodes if n.get("package") == "pgpt_ros"]
-    assert {n["executable"] for n in ours} == {"perception_node", "demo_camera"}
+    assert {n["executable"] for n in ours} == {"perception_node", "demo_camera", "voice_node"}
     assert {n["executable"] for n in ours} <= installed_nodes
     # Every file it names under the package's share directory exists in config/.
     joins = [
