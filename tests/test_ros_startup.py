@@ -227,7 +227,8 @@ def test_launch_file_names_only_what_the_package_installs():
         if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "DeclareLaunchArgument"
     }
     assert declared == {"image_topic", "command_topic", "params_file", "model_path", "device",
-                        "use_demo_camera", "use_rviz"}  # fmt: skip
+                        "use_demo_camera", "use_rviz", "use_voice", "voice_source", "voice_file",
+                        "voice_engine"}  # fmt: skip
     # The default params file starts the node: every key is a known, valid parameter.
     from pgpt_ros.ros.bringup import check_params_file
 
