@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint format train-default ablation export bench-heads bench-llm bench-llm-gpu
+.PHONY: setup demo test lint format train-default ablation export bench-heads bench-llm bench-llm-gpu bench-voice
 
 setup:
 	@scripts/setup.sh
@@ -48,3 +48,7 @@ export: setup
 # Head latency per backend, precision and K -> docs/bench/heads-default-<device>.json
 bench-heads: setup
 	$(PY) -m pgpt_ros.bench.cli heads --out docs/bench
+
+# Speech recognition per engine and bias mode on the synthesised commands (docs/voice.md).
+bench-voice: setup
+	$(PY) -m pgpt_ros.bench.cli voice --out docs/bench

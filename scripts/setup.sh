@@ -2,8 +2,8 @@
 # Build (or refresh) the project's environment in .venv. Idempotent: each step is skipped when its
 # inputs have not changed, so a second run takes about a second.
 #
-#   1. .venv from PyPI: the ML stack (torch 2.13.0 CPU pinned with its dependents) and ROS 2 Kilted
-#      wheels. Redone when requirements/*.txt change.
+#   1. .venv from PyPI: the ML stack (torch 2.13.0 CPU pinned with its dependents), the voice stack
+#      (offline speech recognition) and ROS 2 Kilted wheels. Redone when requirements/*.txt change.
 #   2. The ROS wheels' CMake files are pointed at this interpreter (they hard-code the wheel builder's
 #      include paths).
 #   3. The package is built with CMake into the venv: rosidl generates pgpt_ros.msg / pgpt_ros.srv,
@@ -27,7 +27,7 @@ req_hash=$(cat requirements/*.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamps/pip-$req_hash" ]; then
   echo "[setup] installing requirements (first run: about a minute)"
   # One pip command for everything, so torch's pin holds for transformers, peft and accelerate.
-  "$py" -m pip install --disable-pip-version-check -q -r requirements/ml.txt -r requirements/ros.txt -r requirements/dev.txt \
+  "$py" -m pip install --disable-pip-version-check -q -r requirements/ml.txt -r requirements/ros.txt -r requirements/voice.txt -r requirements/dev.txt \
     2> >(grep -v "^WARNING: Location" >&2)
   rm -f "$stamps"/pip-* && touch "$stamps/pip-$req_hash"
 fi

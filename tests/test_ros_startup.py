@@ -208,7 +208,7 @@ def test_launch_file_names_only_what_the_package_installs():
     rows = [line.split() for line in (REPO / "executables.txt").read_text().splitlines()]
     installed_nodes = {row[1] for row in rows if row and row[0] == "node"}
     ours = [n for n in nodes if n.get("package") == "pgpt_ros"]
-    assert {n["executable"] for n in ours} == {"perception_node", "demo_camera"}
+    assert {n["executable"] for n in ours} == {"perception_node", "demo_camera", "voice_node"}
     assert {n["executable"] for n in ours} <= installed_nodes
     # Every file it names under the package's share directory exists in config/.
     joins = [
@@ -227,7 +227,8 @@ def test_launch_file_names_only_what_the_package_installs():
         if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "DeclareLaunchArgument"
     }
     assert declared == {"image_topic", "command_topic", "params_file", "model_path", "device",
-                        "use_demo_camera", "use_rviz"}  # fmt: skip
+                        "use_demo_camera", "use_rviz", "use_voice", "voice_source", "voice_file",
+                        "voice_engine"}  # fmt: skip
     # The default params file starts the node: every key is a known, valid parameter.
     from pgpt_ros.ros.bringup import check_params_file
 

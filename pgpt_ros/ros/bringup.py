@@ -6,6 +6,7 @@ remappings and overrides the launch file applies, checks the params file first (
 exit 2, before any model loads), and stops every child when one exits or on Ctrl-C / SIGTERM.
 
     pgpt-bringup --demo-camera
+    pgpt-bringup --demo-camera --voice topic      # + voice_node fed by `pgpt-say --wav FILE`
     pgpt-bringup --params-file my.yaml --image-topic /camera/color/image_raw --device cuda
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from pgpt_ros.ros.params import NodeParams, read_params_file
+from pgpt_ros.voice.params import VoiceParams
 
 # The source tree's root when running from it; site-packages when installed.
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
@@ -61,6 +63,11 @@ def check_params_file(path: Path) -> None:
     if unknown:
         raise ValueError(f"{path}: unknown perception_node parameters: {', '.join(unknown)}")
     NodeParams(**values).validated()
+    voice = read_params_file(path, "voice_node")
+    unknown = sorted(set(voice) - set(VoiceParams.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{path}: unknown voice_node parameters: {', '.join(unknown)}")
+    VoiceParams(**voice).validated()
 
 
 def node_command(module: str, params_file: Path, ros_args: Sequence[str] = ()) -> list[str]:
@@ -131,6 +138,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-path", default=None, help="overrides the params file")
     parser.add_argument("--device", default=None, help="overrides the params file")
     parser.add_argument("--demo-camera", action="store_true", help="also start demo_camera")
+    parser.add_argument("--voice", nargs="?", const="", default=None, metavar="SOURCE",
+                        help="also start voice_node; SOURCE microphone, file or topic overrides "
+                             "the params file")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -164,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo_camera:
             processes.start(
                 "demo_camera", node_command("pgpt_ros.ros.demo_camera", params_file, camera_args)
+            )
+        if args.voice is not None:
+            voice_args = ["-r", f"command:={args.command_topic}"]
+            voice_args += ["-p", f"source:={args.voice}"] if args.voice else []
+            processes.start(
+                "voice_node", node_command("pgpt_ros.ros.voice_node", params_file, voice_args)
             )
         try:
             while (stopped := processes.exited()) is None:

@@ -2,9 +2,10 @@
 
     pgpt-say "find the red circle"            # calls the `locate` service (latest camera frame)
     pgpt-say --topic "all blue shapes"         # publishes on `command`, prints the next answer
+    pgpt-say --wav command.wav                 # a recording through voice_node (source topic)
 
-Exit status: 0 when the node answered OK (found or not), 1 for any other status, 2 when no node
-answered within --timeout.
+Exit status: 0 when the node answered OK (found or not), 1 for any other status (or a recording
+that was not forwarded as a command), 2 when no node answered within --timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rclpy.qos import QoSProfile
 from rclpy.utilities import remove_ros_args
 from std_msgs.msg import String
 
-from pgpt_ros.msg import DetectionArray
+from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.messages import STATUS_NAMES
 from pgpt_ros.srv import Locate
 
@@ -103,23 +104,70 @@ def publish_command(node: Node, command: str, timeout_s: float) -> DetectionArra
     return answers[0] if answers else None
 
 
+def send_recording(
+    node: Node, path: str, timeout_s: float
+) -> tuple[Transcript | None, DetectionArray | None]:
+    """Publishes a recording on `audio` for voice_node (source topic), as a microphone would, and
+    returns its transcript and, if it was forwarded, the perception node's answer."""
+    from pgpt_ros.ros.voice_audio import publish_recording
+
+    transcripts: list[Transcript] = []
+    answers: list[DetectionArray] = []
+    node.create_subscription(Transcript, "transcript", transcripts.append, QoSProfile(depth=10))
+    node.create_subscription(DetectionArray, "detections", answers.append, QoSProfile(depth=10))
+    if not publish_recording(node, path, timeout_s):
+        return None, None
+    deadline = time.monotonic() + timeout_s
+    while not transcripts and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if not transcripts or transcripts[0].status != Transcript.FORWARDED:
+        return (transcripts or [None])[0], None
+    command = transcripts[0].command
+    while not any(a.command == command for a in answers) and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    return transcripts[0], next((a for a in answers if a.command == command), None)
+
+
+def describe_transcript(transcript: Transcript) -> str:
+    """One line: what was heard, the command, confidence and status."""
+    status = {getattr(Transcript, n): n for n in ("FORWARDED", "LOW_CONFIDENCE", "NOT_A_COMMAND",
+              "NO_WAKE_WORD", "NOTHING_HEARD", "BAD_AUDIO")}[transcript.status]  # fmt: skip
+    return (f"heard {transcript.text!r} -> {transcript.command!r} (confidence "
+            f"{transcript.confidence:.2f}, {transcript.engine}): {status}"
+            + (f" ({transcript.status_message})" if transcript.status_message else ""))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``pgpt-say [--topic] [--timeout S] COMMAND [--ros-args ...]``."""
     argv = sys.argv[1:] if argv is None else argv
     cli_args = remove_ros_args(["pgpt-say", *argv])[1:]
     parser = argparse.ArgumentParser(prog="pgpt-say", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", help='what to find, e.g. "the red circle"')
+    parser.add_argument("command", nargs="?", help='what to find, e.g. "the red circle"')
+    parser.add_argument("--wav", help="a recording (WAV/FLAC) to send through voice_node instead")
     parser.add_argument("--topic", action="store_true", help="publish on `command` instead")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     args = parser.parse_args(cli_args)
+    if (args.command is None) == (args.wav is None):
+        parser.error("give a COMMAND or --wav FILE")
     rclpy.init(args=["pgpt-say", *argv])
     try:
         node = rclpy.create_node("pgpt_say")
-        ask = publish_command if args.topic else call_locate
-        result = ask(node, args.command, args.timeout)
+        if args.wav:
+            transcript, result = send_recording(node, args.wav, args.timeout)
+        else:
+            ask = publish_command if args.topic else call_locate
+            transcript, result = None, ask(node, args.command, args.timeout)
         node.destroy_node()
     finally:
         rclpy.try_shutdown()
+    if transcript is not None:
+        print(describe_transcript(transcript))
+        if transcript.status != Transcript.FORWARDED:
+            return 1
+    elif args.wav:
+        print(f"pgpt-say: no voice_node (source topic) heard {args.wav} within {args.timeout} s",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if result is None:
         print(f"pgpt-say: no perception node answered within {args.timeout} s", file=sys.stderr)
         return 2

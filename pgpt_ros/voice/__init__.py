@@ -1,0 +1,1 @@
+"""Offline voice commands: audio -> utterances -> speech recognition -> a clean command."""

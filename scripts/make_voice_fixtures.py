@@ -1,0 +1,132 @@
+"""Synthesise the voice fixtures with espeak-ng: the test clips, the benchmark set, the demo clip.
+
+    apt-get install -y espeak-ng
+    PYTHONPATH=. .venv/bin/python scripts/make_voice_fixtures.py
+
+Writes (16 kHz mono 16-bit, 0.5 s of silence before the speech and 0.8 s after, so voice activity
+detection sees a start and an end):
+
+- ``tests/fixtures/voice/*.wav``: a command clean and at 20 dB and 10 dB SNR (white noise), a
+  second command in another voice, a sentence that is not a command, near-silence and a burst of
+  noise;
+- ``tests/fixtures/voice/bench/*.flac`` and ``manifest.json``: 48 commands of every ShapesRef kind
+  and the phrasings the model is trained on, across 8 espeak-ng voices and 4 speeds (the benchmark
+  adds noise itself, with the same seeded function, so only clean audio is committed);
+- ``pgpt_ros/voice/assets/find_the_green_star.wav``: the spoken command of ``make demo``.
+
+The clips are a pure function of this script, the espeak-ng version and the seed; espeak-ng is
+needed only here (tests and benchmarks read the committed files). Synthetic voices are not human
+speech: they are clean, steady and free of accents, so real users will see more errors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pgpt_ros.data.shapesref import COLOURS, EXTREMES, RELATIONS, SHAPES
+from pgpt_ros.voice.audio import SAMPLE_RATE, add_noise, read_audio, write_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "voice"
+DEMO_CLIP = ROOT / "pgpt_ros" / "voice" / "assets" / "find_the_green_star.wav"
+SEED = 18
+LEAD_S, TAIL_S = 0.5, 0.8
+
+# espeak-ng voice + variant: American, British, Scottish, RP, Caribbean, Lancaster, West
+# Midlands English, male and female variants.
+VOICES = ("en-us", "en-gb+m3", "en-gb-scotland", "en-gb-x-rp+f2", "en-us+f4", "en-029+m7",
+          "en-gb-x-gbclan+f3", "en-gb-x-gbcwmd+m5")  # fmt: skip
+SPEEDS = (130, 150, 170, 190)  # words per minute; espeak-ng's default is 175
+
+# Phrasings of the perception model's training data (ShapesRef templates) and the polite forms
+# users say; "{}" is a description such as "red circle" or "largest blue shape".
+SINGULAR = ("find the {}", "the {}", "where is the {}", "show me the {}", "locate the {}",
+            "point to the {}", "can you find the {} please")  # fmt: skip
+PLURAL = ("all {}", "find all {}", "show me all the {}", "where are all the {}")
+
+
+def bench_commands(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` commands cycling through the kinds attribute, relation, extreme, multi."""
+    colours, shapes = list(COLOURS), list(SHAPES)
+
+    def pick(options):
+        return options[int(rng.integers(len(options)))]
+
+    commands = []
+    for index in range(count):
+        kind = index % 4
+        colour, shape = pick(colours), pick(shapes)
+        if kind == 0:
+            command = pick(SINGULAR).format(f"{colour} {shape}")
+            if index % 16 == 0:
+                command = f"the {shape} that is {colour}"
+        elif kind == 1:
+            other = f"{pick(colours)} {pick([*shapes, 'shape'])}"
+            command = pick(SINGULAR).format(f"{shape} {pick(RELATIONS)} the {other}")
+        elif kind == 2:
+            command = pick(SINGULAR).format(f"{pick(EXTREMES)} {pick([colour, ''])} {shape}")
+        else:
+            command = pick(PLURAL).format(
+                pick([f"{colour} shapes", f"{shape}s", f"{colour} {shape}s"])
+            )
+        commands.append(" ".join(command.split()))
+    return commands
+
+
+def speak(text: str, voice: str, speed: int) -> np.ndarray:
+    """espeak-ng's rendering of ``text`` at 16 kHz with the silences around it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text],
+                       check=True)  # fmt: skip
+        speech = read_audio(wav)
+    lead, tail = np.zeros(int(LEAD_S * SAMPLE_RATE)), np.zeros(int(TAIL_S * SAMPLE_RATE))
+    return np.concatenate([lead, speech, tail]).astype(np.float32)
+
+
+def make_test_clips(rng: np.random.Generator) -> None:
+    command = speak("find the red circle", "en-us", 150)
+    write_audio(FIXTURES / "red_circle.wav", command)
+    for snr in (20, 10):
+        write_audio(FIXTURES / f"red_circle_snr{snr}.wav", add_noise(command, snr, rng))
+    write_audio(FIXTURES / "blue_star_left.wav",
+                speak("the blue star left of the green square", "en-gb+m3", 170))  # fmt: skip
+    write_audio(FIXTURES / "not_a_command.wav", speak("what a lovely day it is", "en-us+f4", 160))
+    quiet = rng.normal(0.0, 10 ** (-70 / 20), size=2 * SAMPLE_RATE)  # -70 dBFS hiss
+    write_audio(FIXTURES / "silence.wav", quiet.astype(np.float32))
+    burst = np.zeros(2 * SAMPLE_RATE, np.float32)
+    burst[SAMPLE_RATE // 2 : SAMPLE_RATE] = rng.normal(0.0, 0.1, size=SAMPLE_RATE // 2)
+    write_audio(FIXTURES / "noise_burst.wav", burst)
+
+
+def make_bench_set(rng: np.random.Generator, count: int = 48) -> None:
+    folder = FIXTURES / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for index, text in enumerate(bench_commands(count, rng)):
+        voice, speed = VOICES[index % len(VOICES)], SPEEDS[(index // 2) % len(SPEEDS)]
+        name = f"{index:02d}.flac"
+        write_audio(folder / name, speak(text, voice, speed))
+        manifest.append({"file": name, "text": text, "voice": voice, "speed_wpm": speed})
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def main() -> None:
+    rng = np.random.default_rng(SEED)
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    DEMO_CLIP.parent.mkdir(parents=True, exist_ok=True)
+    make_test_clips(rng)
+    make_bench_set(rng)
+    write_audio(DEMO_CLIP, speak("find the green star", "en-us", 150))
+    files = [*FIXTURES.rglob("*.*"), DEMO_CLIP]
+    total = sum(f.stat().st_size for f in files)
+    print(f"wrote {len(files)} files, {total / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
