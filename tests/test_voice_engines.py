@@ -8,9 +8,10 @@ import pytest
 
 from pgpt_ros.voice import whisper
 from pgpt_ros.voice.audio import read_audio
-from pgpt_ros.voice.engine import EngineConfig, load_engine
+from pgpt_ros.voice.engine import EngineConfig
 from pgpt_ros.voice.listener import Listener
 from pgpt_ros.voice.normalise import Normaliser
+from pgpt_ros.voice.recognizers import load_engine
 from pgpt_ros.voice.segmenter import Segmenter, SegmenterConfig
 from pgpt_ros.voice.sphinx import pronunciation
 from pgpt_ros.voice.vad import SileroVad

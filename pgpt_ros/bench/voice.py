@@ -28,9 +28,10 @@ import jiwer
 import numpy as np
 
 from pgpt_ros.voice.audio import SAMPLE_RATE, add_noise, read_audio
-from pgpt_ros.voice.engine import EngineConfig, load_engine
+from pgpt_ros.voice.engine import EngineConfig
 from pgpt_ros.voice.listener import Listener
 from pgpt_ros.voice.normalise import Normaliser, words
+from pgpt_ros.voice.recognizers import load_engine
 from pgpt_ros.voice.segmenter import Segmenter, SegmenterConfig, Utterance
 from pgpt_ros.voice.sources import CHUNK_S
 from pgpt_ros.voice.vad import SileroVad

@@ -30,11 +30,12 @@ from std_msgs.msg import Bool, Header, String
 
 from pgpt_ros.msg import AudioData, Transcript
 from pgpt_ros.voice.audio import AudioError
-from pgpt_ros.voice.engine import EngineConfig, load_engine
+from pgpt_ros.voice.engine import EngineConfig
 from pgpt_ros.voice.listener import Listener
 from pgpt_ros.voice.listener import Transcript as Heard
 from pgpt_ros.voice.normalise import Normaliser
 from pgpt_ros.voice.params import VoiceParams, describe
+from pgpt_ros.voice.recognizers import load_engine
 from pgpt_ros.voice.segmenter import Segmenter
 from pgpt_ros.voice.sources import FileSource, MicrophoneSource, PushSource
 from pgpt_ros.voice.vad import SileroVad

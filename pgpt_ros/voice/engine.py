@@ -1,4 +1,4 @@
-"""One interface for the speech recognisers, and the factory that picks one by name.
+"""One interface for the speech recognisers (``load_engine`` in ``recognizers`` picks one by name).
 
 An engine turns one utterance (mono float32 at 16 kHz, a few seconds) into a ``Recognition``:
 its best text, a confidence in [0, 1] and the other hypotheses it considered. Engines are loaded
@@ -56,16 +56,3 @@ class Engine(Protocol):
     def transcribe(self, audio: np.ndarray) -> Recognition:
         """One utterance, (N,) float32 mono at 16 kHz -> what was said."""
         ...
-
-
-def load_engine(config: EngineConfig) -> Engine:
-    """The engine ``config`` names, loaded; FileNotFoundError / ValueError with one clear line."""
-    if config.engine == "whisper":
-        from pgpt_ros.voice.whisper import WhisperEngine
-
-        return WhisperEngine(config)
-    if config.engine == "pocketsphinx":
-        from pgpt_ros.voice.sphinx import SphinxEngine
-
-        return SphinxEngine(config)
-    raise ValueError(f"engine must be one of {ENGINES}, got {config.engine!r}")
