@@ -204,7 +204,7 @@ def test_commands_about_one_scene_are_distinct_and_deterministic():
 
 def test_shapes_of_one_colour_never_touch():
     """Two touching shapes of one colour are one blob: their boundary would be invisible."""
-    from pgpt_ros.data.shapesref import _dilate
+    from pgpt_ros.data.shapesref.drawing import dilate
 
     pairs = 0
     for seed in range(150):
@@ -213,5 +213,5 @@ def test_shapes_of_one_colour_never_touch():
             for b in objects[i + 1 :]:
                 if a.colour == b.colour:
                     pairs += 1
-                    assert not (_dilate(a.mask, 1) & b.mask).any(), (seed, a.name, b.name)
+                    assert not (dilate(a.mask, 1) & b.mask).any(), (seed, a.name, b.name)
     assert pairs > 20  # the rule was exercised
