@@ -118,6 +118,7 @@ def _grain(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     base, contrast = muted_colour(rng, 0.25, 0.8), rng.uniform(10, 35)
     angle, frequency, warp = rng.uniform(0, np.pi), rng.uniform(6, 30), rng.uniform(0.5, 3.0)
     woven = rng.random() < 0.4
+    frequency = min(frequency, min(width, height) / 6)  # finer would alias into moire
     u, v = _turned(width, height, angle)
     if woven:  # fabric
         field_ = np.sin(2 * np.pi * frequency * u) * np.sin(2 * np.pi * frequency * v)

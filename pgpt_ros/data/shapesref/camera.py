@@ -36,8 +36,8 @@ class CameraEffects:
         on = rng.random(3) < (blur, noise, jpeg)
         sigma, noise_sigma = rng.uniform(*BLUR_SIGMA), rng.uniform(*NOISE_SIGMA)
         colour, quality = rng.uniform(0, NOISE_COLOUR), int(rng.integers(*JPEG_QUALITY, endpoint=True))  # fmt: skip
-        return cls(sigma if on[0] else 0.0, noise_sigma if on[1] else 0.0, colour,
-                   quality if on[2] else None)  # fmt: skip
+        return cls(sigma if on[0] else 0.0, noise_sigma if on[1] else 0.0,
+                   colour if on[1] else 0.0, quality if on[2] else None)  # fmt: skip
 
     def apply(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 -> HxWx3 uint8: blur, then sensor noise, then JPEG (a camera's order)."""

@@ -85,13 +85,26 @@ def _loosen(rng: np.random.Generator, command: str, config: SceneConfig) -> str:
     if config.punctuation and rng.random() < config.punctuation:
         command = command.rstrip("?.!") + _pick(rng, TRAILING)
     if config.case and rng.random() < config.case:
-        command = (str.upper, str.title, str.capitalize)[int(rng.integers(3))](command)
+        command = (str.upper, _title, _first_capital)[int(rng.integers(3))](command)
     if config.spaces and rng.random() < config.spaces:
         words = command.split(" ")
-        gaps = [" " * int(n) for n in rng.integers(1, 4, size=len(words) - 1)]
-        command = "".join(w + g for w, g in zip(words, [*gaps, ""], strict=True))
-        command = " " * int(rng.integers(0, 2)) + command + " " * int(rng.integers(0, 2))
+        stray = rng.integers(0, 2, size=len(words) + 1)  # extra spaces before, between, after
+        stray[int(rng.integers(len(stray)))] = 1  # at least one
+        gaps = [" " * int(n) for n in stray[1:-1] + 1]
+        command = " " * int(stray[0]) + "".join(
+            w + g for w, g in zip(words, [*gaps, ""], strict=True)
+        )
+        command += " " * int(stray[-1])
     return command
+
+
+def _title(command: str) -> str:
+    """ "Where's The Red Circle" (``str.title`` would write "Where'S")."""
+    return " ".join(word[:1].upper() + word[1:] for word in command.split(" "))
+
+
+def _first_capital(command: str) -> str:
+    return command[:1].upper() + command[1:]
 
 
 def reorderings(expression: Expression) -> list[str]:

@@ -88,7 +88,7 @@ SHADES: dict[str, ShadeRange] = {
 }
 
 # Background and clutter colours stay below this chroma (max - min channel, 0..255); every shade
-# of a colour name lies well above it (the smallest is about 0.5 * 255).
+# of a colour name lies well above it (the least colourful, a dark green, at about 79).
 MUTED_CHROMA = 48.0
 
 
