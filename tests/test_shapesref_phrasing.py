@@ -15,6 +15,7 @@ from pgpt_ros.data.shapesref import (
     KINDS,
     SHAPES,
     UNKNOWN_THINGS,
+    Expression,
     SceneConfig,
     ShapesRef,
     commands_for,
@@ -189,3 +190,8 @@ def test_photo_frames_take_their_share_of_absent_commands():
     photos = [s for s in absent if s.meta.get("frame") == "photo"]
     assert 0.2 < len(photos) / len(absent) < 0.4
     assert all(s.meta.get("frame") is None for s in samples if s.kind != "absent")
+
+
+def test_an_expression_without_parts_cannot_be_reworded():
+    with pytest.raises(ValueError, match="commands_for"):
+        evaluation_variants(Expression("the red circle", "attribute", (0,)))

@@ -4,6 +4,7 @@ camera effects, look-alikes and the same scene at several aspects, with exact gr
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -41,6 +42,14 @@ def test_presets_and_fields_are_validated():
             SceneConfig(**bad)
     with pytest.raises(ValueError, match="preset"):
         SceneConfig.preset("cinema")
+
+
+def test_a_varied_dataset_pickles_for_loader_workers():
+    dataset = ShapesRef("train", 64, 20, config=SceneConfig.preset("varied"))
+    copy = pickle.loads(pickle.dumps(dataset))
+    for i in (0, 7):
+        assert copy[i].command == dataset[i].command
+        np.testing.assert_array_equal(copy[i].image, dataset[i].image)
 
 
 def test_canvas_keeps_the_long_side():

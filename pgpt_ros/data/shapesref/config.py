@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from pgpt_ros.data.shapesref.backgrounds import BACKGROUNDS, DEFAULT_BACKGROUNDS
@@ -103,7 +102,7 @@ class SceneConfig:
                 or sum(weights.values()) <= 0):  # fmt: skip
             raise ValueError(f"phrasing must map a subset of {PHRASINGS} to non-negative "
                              f"weights, got {weights!r}")  # fmt: skip
-        object.__setattr__(self, "phrasing", MappingProxyType(weights))
+        object.__setattr__(self, "phrasing", weights)  # a copy: the caller's dict may change
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> SceneConfig:

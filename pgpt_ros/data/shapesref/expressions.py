@@ -83,6 +83,9 @@ def bare_text(expression: Expression) -> str:
     """The expression without article or verb: "red circle", "largest circle", "circle left of
     the blue triangle", "red circles"."""
     e = expression
+    if e.subject is None:
+        raise ValueError(f"{e.command!r} has no parts to word; take expressions from "
+                         "commands_for() or expressions(), which fill them")  # fmt: skip
     return _text(e.kind, e.subject, e.plural, e.word, e.reference)
 
 
