@@ -195,3 +195,18 @@ def test_photo_frames_take_their_share_of_absent_commands():
 def test_an_expression_without_parts_cannot_be_reworded():
     with pytest.raises(ValueError, match="commands_for"):
         evaluation_variants(Expression("the red circle", "attribute", (0,)))
+
+
+def test_dataset_variants_are_the_sample_reworded():
+    dataset = ShapesRef("test", 64, 40, config=SceneConfig.preset("varied"))
+    names = set()
+    for i in range(40):
+        sample, variants = dataset[i], dataset.variants(i)
+        assert meaning(sample.command) == meaning(variants["plain"].command)  # the same expression
+        names |= set(variants)
+        for variant in variants.values():
+            np.testing.assert_array_equal(variant.image, sample.image)
+            assert variant.phrases == sample.phrases and variant.kind == sample.kind
+            np.testing.assert_array_equal(variant.boxes, sample.boxes)
+            assert meaning(variant.command) == meaning(variants["plain"].command)
+    assert names == set(EVALUATION_VARIANTS)

@@ -15,7 +15,7 @@ from pgpt_ros.data.sample import Sample
 from pgpt_ros.data.shapesref.config import SceneConfig, canvas_size
 from pgpt_ros.data.shapesref.expressions import Expression, expressions, left_to_right
 from pgpt_ros.data.shapesref.photos import photo_scene
-from pgpt_ros.data.shapesref.phrasing import phrase
+from pgpt_ros.data.shapesref.phrasing import evaluation_variants, phrase
 from pgpt_ros.data.shapesref.scene import Scene, render_scene
 from pgpt_ros.data.shapesref.vocabulary import KINDS, object_class
 
@@ -142,10 +142,32 @@ class ShapesRef:
         command is about a photo-like frame with probability ``config.photo_absent``; such a
         frame supports only absent commands.
         """
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} samples")
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
+        rng, scene, kind, pools = self._scene(index, more_kinds=count > 1)
+        samples = []
+        while True:
+            expression = draw_expression(rng, pools[kind], self.config)
+            samples.append(to_sample(scene, phrase(rng, expression, self.config)))
+            left = [i for i, k in enumerate(self.kinds) if pools.get(k) and self.kind_p[i] > 0]
+            if len(samples) == count or not left:
+                return samples
+            weights = self.kind_p[left] / self.kind_p[left].sum()
+            kind = self.kinds[int(rng.choice(left, p=weights))]
+
+    def variants(self, index: int) -> dict[str, Sample]:
+        """``self[index]``'s scene and expression in every evaluation wording
+        (``phrasing.EVALUATION_VARIANTS``: plain, upper, spaces, polite, reordered where it
+        applies, exclaim, question), to measure each against the plain one on the same data."""
+        rng, scene, kind, pools = self._scene(index, more_kinds=False)
+        expression = draw_expression(rng, pools[kind], self.config)
+        return {name: to_sample(scene, e) for name, e in evaluation_variants(expression).items()}
+
+    def _scene(self, index: int, more_kinds: bool) -> tuple[np.random.Generator, Scene, str, dict]:
+        """The generator, scene, first kind and expression pools of sample ``index``: the first
+        kind's pool, and with ``more_kinds`` every other kind's."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} samples")
         key = (SPLIT_IDS[self.split], self.seed, int(index))
         rng = np.random.default_rng(key)
         config = self.config
@@ -164,17 +186,9 @@ class ShapesRef:
                 break
         else:
             raise RuntimeError(f"no scene supports {kind!r} expressions with {config}")
-        if count > 1:
+        if more_kinds:
             pools |= {k: expressions(scene, k, config) for k in self.kinds if k != kind}
-        samples = []
-        while True:
-            expression = draw_expression(rng, pools[kind], config)
-            samples.append(to_sample(scene, phrase(rng, expression, config)))
-            left = [i for i, k in enumerate(self.kinds) if pools.get(k) and self.kind_p[i] > 0]
-            if len(samples) == count or not left:
-                return samples
-            weights = self.kind_p[left] / self.kind_p[left].sum()
-            kind = self.kinds[int(rng.choice(left, p=weights))]
+        return rng, scene, kind, pools
 
     def __iter__(self) -> Iterator[Sample]:
         return (self[i] for i in range(self.length))
