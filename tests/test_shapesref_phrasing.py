@@ -22,7 +22,13 @@ from pgpt_ros.data.shapesref import (
     evaluation_variants,
 )
 from pgpt_ros.data.shapesref.expressions import expressions, plain_command
-from pgpt_ros.data.shapesref.phrasing import SPOKEN_PLURAL, SPOKEN_SINGULAR, TRAILING, phrase
+from pgpt_ros.data.shapesref.phrasing import (
+    SPOKEN_PLURAL,
+    SPOKEN_SINGULAR,
+    TRAILING,
+    command_words,
+    phrase,
+)
 from pgpt_ros.data.shapesref.vocabulary import MUTED_CHROMA
 
 SIDES = ("left", "right", "above", "below")
@@ -210,3 +216,14 @@ def test_dataset_variants_are_the_sample_reworded():
             np.testing.assert_array_equal(variant.boxes, sample.boxes)
             assert meaning(variant.command) == meaning(variants["plain"].command)
     assert names == set(EVALUATION_VARIANTS)
+
+
+def test_every_word_of_a_command_is_listed_for_the_tokenizer():
+    words = set(command_words())
+    dataset = ShapesRef("val", 64, 300, config=SceneConfig.preset("varied"))
+    for i in range(100):
+        for sample in [*dataset.commands(i, 4), *dataset.variants(i).values()]:
+            text = sample.command.lower()
+            for mark in "?!.":
+                text = text.replace(mark, " ")
+            assert set(text.split()) <= words, sample.command

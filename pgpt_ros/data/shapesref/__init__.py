@@ -33,7 +33,7 @@ from pgpt_ros.data.shapesref.expressions import (
     commands_for,
     relation_holds,
 )
-from pgpt_ros.data.shapesref.phrasing import EVALUATION_VARIANTS, evaluation_variants
+from pgpt_ros.data.shapesref.phrasing import EVALUATION_VARIANTS, command_words, evaluation_variants
 from pgpt_ros.data.shapesref.scene import Scene, ShapeObject, render_scene
 from pgpt_ros.data.shapesref.vocabulary import (
     COLOURS,
@@ -73,6 +73,7 @@ __all__ = [
     "ShapesRef",
     "UNKNOWN_THINGS",
     "canvas_size",
+    "command_words",
     "commands_for",
     "evaluation_variants",
     "mask_to_box",

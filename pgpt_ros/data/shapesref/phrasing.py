@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pgpt_ros.data.shapesref import vocabulary
 from pgpt_ros.data.shapesref.config import SceneConfig
 from pgpt_ros.data.shapesref.expressions import Description, Expression, bare_text, plain_command
 
@@ -171,3 +172,13 @@ def _reordered_variant(expression: Expression) -> str | None:
     if expression.kind == "extreme":
         return clause and clause.replace("the ", f"the {expression.word} ", 1)
     return clause
+
+
+def command_words() -> list[str]:
+    """Every word a command can contain, lower case and sorted (for a tokenizer's corpus)."""
+    v = vocabulary
+    text = " ".join([*SINGULAR_TEMPLATES, *PLURAL_TEMPLATES, *SPOKEN_SINGULAR, *SPOKEN_PLURAL,
+                     *v.COLOURS, *v.SHAPES, *v.RELATIONS, *v.EXTREMES, *v.UNKNOWN_THINGS,
+                     *v.UNKNOWN_THINGS.values(), *(s + "s" for s in v.SHAPES),
+                     "shape shapes one ones all the a an that is are of to left right"])  # fmt: skip
+    return sorted(set(text.lower().replace("{}", " ").replace("?", " ").split()))
