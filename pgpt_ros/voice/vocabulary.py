@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from pgpt_ros.data import shapesref
+from pgpt_ros.data.shapesref import phrasing
 
 # How people wrap a command when they speak it; the model is trained on these forms too.
 SPOKEN_SINGULAR = ("can you find the {} please", "show me the {}", "where is the {}")
@@ -57,10 +58,10 @@ class Vocabulary:
             relations=shapesref.RELATIONS,
             extremes=shapesref.EXTREMES,
             singular_templates=_unique(
-                [t.rstrip("?") for t in shapesref._SINGULAR_TEMPLATES] + list(SPOKEN_SINGULAR)
+                [t.rstrip("?") for t in phrasing.SINGULAR_TEMPLATES] + list(SPOKEN_SINGULAR)
             ),
             plural_templates=_unique(
-                [t.rstrip("?") for t in shapesref._PLURAL_TEMPLATES] + list(SPOKEN_PLURAL)
+                [t.rstrip("?") for t in phrasing.PLURAL_TEMPLATES] + list(SPOKEN_PLURAL)
             ),
         )
 

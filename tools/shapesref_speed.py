@@ -1,6 +1,6 @@
 """Render time of ShapesRef samples: training renders every sample on the fly, on the CPU.
 
-    python -m pgpt_ros.data.shapesref.speed --out docs/bench
+    python -m tools.shapesref_speed --out docs/bench
 
 Prints a table (CPU milliseconds per sample; rendering runs on one thread) and writes
 ``shapesref_speed.json`` under ``--out``. Each row renders ``--samples`` samples ``--repeats``

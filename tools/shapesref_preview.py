@@ -1,6 +1,6 @@
 """A picture of ShapesRef samples: each image with its command above and its target boxes drawn.
 
-    python -m pgpt_ros.data.shapesref.preview --preset varied --out docs/shapesref_varied.png
+    python -m tools.shapesref_preview --preset varied --out docs/shapesref_varied.png
 
 What the data looks like is easier to judge from a picture than from its parameters; the docs
 show the ``varied`` preset this way.
