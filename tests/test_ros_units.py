@@ -92,8 +92,13 @@ def test_compressed_images_decode_and_garbage_is_bad_image():
     np.testing.assert_array_equal(images.compressed_to_rgb(msg, 64), rgb)
     with pytest.raises(images.BadImage, match="exceeds"):
         images.compressed_to_rgb(msg, 10)
-    with pytest.raises(images.BadImage, match="cannot decode"):
+    with pytest.raises(images.BadImage, match="not an image PIL can decode") as caught:
         images.compressed_to_rgb(CompressedImage(format="jpeg", data=b"not a jpeg"), 64)
+    assert " at 0x" not in str(caught.value)  # no in-memory object in a message a user reads
+    truncated = CompressedImage(format="png", data=buffer.getvalue()[:60])
+    with pytest.raises(images.BadImage, match="cannot decode 'png' image") as caught:
+        images.compressed_to_rgb(truncated, 64)
+    assert " at 0x" not in str(caught.value)
 
 
 def test_from_array_round_trips():

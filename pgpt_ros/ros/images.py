@@ -9,6 +9,7 @@ the reason, which the node reports as status BAD_IMAGE.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image as PILImage
@@ -77,14 +78,28 @@ def to_rgb(msg: Image, max_side: int) -> np.ndarray:
 
 def compressed_to_rgb(msg: CompressedImage, max_side: int) -> np.ndarray:
     """Decodes a CompressedImage (jpeg, png, ...) to HxWx3 uint8 RGB; raises BadImage."""
+    data = bytes(msg.data)
     try:
-        image = PILImage.open(io.BytesIO(bytes(msg.data)))
+        image = PILImage.open(io.BytesIO(data))
         _check_size(image.width, image.height, max_side)  # before decoding the pixels
         return np.asarray(image.convert("RGB"))
     except BadImage:
         raise
+    except PILImage.UnidentifiedImageError:
+        raise BadImage(
+            f"{len(data)} bytes of format {msg.format!r} are not an image PIL can decode"
+        ) from None
     except (OSError, ValueError, PILImage.DecompressionBombError) as error:
-        raise BadImage(f"cannot decode {msg.format!r} image: {error}") from None
+        # PIL's messages may name the in-memory file object; the reason is the rest.
+        reason = re.sub(r"\s*<[^>]* at 0x[0-9a-f]+>", "", str(error))
+        raise BadImage(f"cannot decode {msg.format!r} image: {reason}") from None
+
+
+def frame_to_rgb(msg: Image | CompressedImage, max_side: int) -> np.ndarray:
+    """Either kind of camera message as HxWx3 uint8 RGB; raises BadImage."""
+    if isinstance(msg, CompressedImage):
+        return compressed_to_rgb(msg, max_side)
+    return to_rgb(msg, max_side)
 
 
 def from_array(pixels: np.ndarray, header: Header, encoding: str) -> Image:

@@ -30,6 +30,8 @@ STATUS_NAMES = {
         "BAD_COMMAND",
         "BUSY",
         "INTERNAL_ERROR",
+        "STOPPING",
+        "INACTIVE",
     )
 }
 

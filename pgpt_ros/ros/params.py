@@ -47,6 +47,9 @@ class NodeParams:
         False, "subscribe sensor_msgs/CompressedImage on image/compressed"
     )
     command_queue_size: int = _param(4, "commands waiting for the model; more are answered BUSY")
+    num_threads: int = _param(
+        1, "CPU threads of torch and ONNX Runtime (the executor and DDS need the other cores)"
+    )
     autostart: bool = _param(True, "configure and activate at start (plain `ros2 run`)")
     max_image_side: int = _param(4096, "images with a longer side are BAD_IMAGE", runtime=True)
     max_command_length: int = _param(200, "longer commands are BAD_COMMAND (characters)", True)
@@ -66,6 +69,8 @@ class NodeParams:
              f"image_reliability must be one of {IMAGE_RELIABILITIES}, got {self.image_reliability!r}"),
             (1 <= self.command_queue_size <= 100,
              f"command_queue_size must be in 1..100, got {self.command_queue_size}"),
+            (1 <= self.num_threads <= 256,
+             f"num_threads must be in 1..256, got {self.num_threads}"),
             (16 <= self.max_image_side <= 32768,
              f"max_image_side must be in 16..32768 pixels, got {self.max_image_side}"),
             (1 <= self.max_command_length <= 10000,
