@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from pgpt_ros.masks import mask_extent
 from pgpt_ros.spatial.position import Position3D, PositionStatus
 from pgpt_ros.spatial.sync import DepthFrame
 
@@ -47,11 +48,11 @@ def object_pixels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the detection's pixels: its mask's, else those whose centres are in its box."""
     if mask is not None:
-        rows_any, cols_any = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if rows_any.size == 0:
+        extent = mask_extent(mask)
+        if extent is None:
             return np.zeros(0, np.intp), np.zeros(0, np.intp)
-        y0, x0 = rows_any[0], cols_any[0]
-        rows, cols = np.nonzero(mask[y0 : rows_any[-1] + 1, x0 : cols_any[-1] + 1])
+        x0, y0, x1, y1 = extent
+        rows, cols = np.nonzero(mask[y0:y1, x0:x1])
         return rows + y0, cols + x0
     # Pixel u covers [u, u + 1) in box coordinates; its centre u + 0.5 must lie inside the box.
     x0, y0, x1, y1 = np.asarray(box, np.float64)
