@@ -1,5 +1,6 @@
-"""``pgpt-bench {heads,llm} [options]``: dispatches to one benchmark, imported only when asked
-for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists its options."""
+"""``pgpt-bench {heads,llm,spatial} [options]``: dispatches to one benchmark, imported only when
+asked for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists its
+options."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import sys
 SUBCOMMANDS = {
     "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
+    "spatial": ("pgpt_ros.bench.spatial", "3D step latency per detection, 3D error, standing rate"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: pgpt-bench {heads,llm} [options]", ""]
-    lines += [f"  {name:<6} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    lines = ["usage: pgpt-bench {heads,llm,spatial} [options]", ""]
+    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 
