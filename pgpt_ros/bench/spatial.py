@@ -1,6 +1,6 @@
 """``pgpt-bench spatial``: what 3D and tracking add, and how well 3D matches the demo's truth.
 
-    pgpt-bench spatial                       # all three parts, embedded default model, 2 threads
+    pgpt-bench spatial                       # all three parts, embedded default model
     pgpt-bench spatial --no-model            # latency only (no torch)
     pgpt-bench spatial --out docs/bench --scenes 20 --frames 60
 
@@ -10,8 +10,9 @@
 2. **3D error** of the embedded model's answers: for each uniquely named shape of ``--scenes`` demo
    scenes (640x480, shapes at 0.6-2.0 m), "the <colour> <shape>" -> best detection -> 3D position,
    against the shape's true visible-surface centre.
-3. **Standing command**: one command answered on each of ``--frames`` frames of a moving demo scene
-   (model + 3D + tracking per frame, no ROS transport): the rate achieved and the id switches.
+3. **Standing commands**: on each of ``--track-scenes`` moving demo scenes, one command (naming
+   several shapes where the scene allows) answered on each of ``--frames`` frames at 10 Hz scene
+   time (model + 3D + tracking per frame, no ROS transport): the rate achieved, the id switches.
 
 Prints Markdown tables and writes ``DIR/spatial-<device>.json`` (``--out DIR``, default docs/bench).
 """
@@ -92,12 +93,9 @@ def latency(scenes: int, repeats: int) -> list[dict]:
     return rows
 
 
-def load_perceiver(threads: int):
-    import torch
-
+def load_perceiver():
     from pgpt_ros.runtime import Perceiver
 
-    torch.set_num_threads(threads)
     perceiver = Perceiver.load("")
     perceiver.warmup()
     return perceiver
@@ -110,6 +108,9 @@ def best_detection(perceiver, image: np.ndarray, command: str):
 
 def error_3d(perceiver, scenes: int) -> dict:
     """3D error of the model's answer for every uniquely named shape of ``scenes`` demo scenes."""
+    import torch
+
+    torch.set_num_threads(1)  # the answers do not depend on it; one thread is fastest when busy
     rows = []
     for seed in range(7, 7 + scenes):
         shapes = Shapes3D(seed, 640, 480, Geometry())
@@ -150,53 +151,63 @@ def error_summary(rows: list[dict]) -> dict:
             summary[label] = {
                 "objects": len(errors),
                 "median_mm": statistics.median(errors),
-                "p90_mm": errors[int(0.9 * (len(errors) - 1))],
+                "p90_mm": float(np.percentile(errors, 90)),
                 "max_mm": errors[-1],
                 "median_percent_of_depth": statistics.median(relative),
             }
     return summary
 
 
-def standing(perceiver, frames: int, rate_hz: float = 10.0) -> dict:
-    """One command on ``frames`` frames of a moving scene: rate, time per stage and id switches."""
-    shapes = Shapes3D(7, 640, 480, Geometry(motion=0.1))
-    # A command naming several shapes when the scene has one, so that ids have to stay apart.
-    expressions = commands_for(shapes.scene)
-    kinds = [e.kind for e in expressions]
-    command = expressions[kinds.index("multi") if "multi" in kinds else 0].command
-    sync = DepthSync(tolerance_s=0.05, min_m=0.1, max_m=10.0)
-    sync.set_camera_info(shapes.intrinsics.k, 640, 480)
-    tracker, last, switches, tracked = Tracker(), {}, 0, 0
-    stages = {"model_ms": [], "spatial_ms": [], "tracking_ms": []}
+def standing(perceiver, scenes: int, frames: int, threads: int, rate_hz: float = 10.0) -> dict:
+    """A standing command on ``frames`` frames of each of ``scenes`` moving demo scenes with
+    ``threads`` torch threads: the rate, the time per stage, and id switches against the truth
+    (detections paired with true shapes at box IoU >= 0.5)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    stages: dict[str, list[float]] = {"model_ms": [], "spatial_ms": [], "tracking_ms": []}
+    runs = []
     start = time.perf_counter()
-    for step in range(frames):
-        frame = shapes.frame(step / rate_hz)
-        stamp = step * 100_000_000
-        sync.add_depth(stamp, np.rint(frame.depth_m * 1000).astype(np.uint16), "16UC1")
-        t0 = time.perf_counter()
-        answer = perceiver.locate(frame.image, command)
-        found = [d for d in answer.detections if d.score >= SCORE_THRESHOLD]
-        t1 = time.perf_counter()
-        locate_all(found, sync.frame_for(stamp, 640, 480))
-        t2 = time.perf_counter()
-        ids = tracker.update(found)
-        t3 = time.perf_counter()
-        for key, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            stages[key].append(seconds * 1e3)
-        truth_boxes = np.array([o.box for o in frame.objects]).reshape(-1, 4)
-        predicted = np.array([d.box for d in found]).reshape(-1, 4)
-        for i, j in match(box_iou(predicted, truth_boxes), threshold=0.5):
-            tracked += 1
-            switches += j in last and last[j] != ids[i]
-            last[j] = ids[i]
+    for seed in range(7, 7 + scenes):
+        shapes = Shapes3D(seed, 640, 480, Geometry(motion=0.1))
+        # A command naming several shapes when the scene has one, so that ids have to stay apart.
+        expressions = commands_for(shapes.scene)
+        kinds = [e.kind for e in expressions]
+        command = expressions[kinds.index("multi") if "multi" in kinds else 0].command
+        sync = DepthSync(tolerance_s=0.05, min_m=0.1, max_m=10.0)
+        sync.set_camera_info(shapes.intrinsics.k, 640, 480)
+        tracker, last, switches, paired = Tracker(), {}, 0, 0
+        for step in range(frames):
+            frame = shapes.frame(step / rate_hz)
+            stamp = step * 100_000_000
+            sync.add_depth(stamp, np.rint(frame.depth_m * 1000).astype(np.uint16), "16UC1")
+            t0 = time.perf_counter()
+            answer = perceiver.locate(frame.image, command)
+            found = [d for d in answer.detections if d.score >= SCORE_THRESHOLD]
+            t1 = time.perf_counter()
+            locate_all(found, sync.frame_for(stamp, 640, 480))
+            t2 = time.perf_counter()
+            ids = tracker.update(found)
+            t3 = time.perf_counter()
+            for key, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                stages[key].append(seconds * 1e3)
+            truth = np.array([o.box for o in frame.objects]).reshape(-1, 4)
+            predicted = np.array([d.box for d in found]).reshape(-1, 4)
+            for i, j in match(box_iou(predicted, truth), threshold=0.5):
+                paired += 1
+                switches += j in last and last[j] != ids[i]
+                last[j] = ids[i]
+        runs.append({"seed": seed, "command": command, "object_frames": paired,
+                     "id_switches": switches})  # fmt: skip
     elapsed = time.perf_counter() - start
     return {
-        "command": command,
-        "frames": frames,
-        "rate_hz": frames / elapsed,
+        "torch_threads": threads,
+        "frames": frames * scenes,
+        "rate_hz": frames * scenes / elapsed,
         **{key: statistics.median(values) for key, values in stages.items()},
-        "object_frames": tracked,
-        "id_switches": switches,
+        "object_frames": sum(r["object_frames"] for r in runs),
+        "id_switches": sum(r["id_switches"] for r in runs),
+        "runs": runs,
     }
 
 
@@ -224,14 +235,14 @@ def tables(result: dict) -> str:
              for label, s in result["error"]["summary"].items()],
         )  # fmt: skip
     if "standing" in result:
-        s = result["standing"]
-        lines += [
-            "",
-            f"standing command {s['command']!r}: {s['rate_hz']:.1f} Hz over {s['frames']} frames; "
-            f"per frame (median) model {s['model_ms']:.0f} ms, 3D {s['spatial_ms']:.1f} ms, "
-            f"tracking {s['tracking_ms']:.2f} ms; {s['id_switches']} id switches in "
-            f"{s['object_frames']} object-frames",
-        ]
+        lines.append("")
+        lines += markdown(
+            ["torch threads", "frames", "rate Hz", "model ms", "3D ms", "tracking ms",
+             "object-frames", "id switches"],
+            [[s["torch_threads"], s["frames"], f"{s['rate_hz']:.1f}", f"{s['model_ms']:.0f}",
+              f"{s['spatial_ms']:.1f}", f"{s['tracking_ms']:.2f}", s["object_frames"],
+              s["id_switches"]] for s in result["standing"]],
+        )  # fmt: skip
     return "\n".join(lines)
 
 
@@ -240,8 +251,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="output directory")
     parser.add_argument("--scenes", type=int, default=10, help="demo scenes per measurement")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per detection")
-    parser.add_argument("--frames", type=int, default=30, help="frames of the standing command")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    parser.add_argument("--frames", type=int, default=30, help="frames per standing command")
+    parser.add_argument("--track-scenes", type=int, default=6, help="moving scenes to track")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="torch threads to try (standing)"
+    )
     parser.add_argument("--no-model", action="store_true", help="latency only, no model")
     return parser.parse_args(argv)
 
@@ -253,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_average_1min"] = round(os.getloadavg()[0], 2)
     result: dict = {"machine": machine, "latency": latency(args.scenes, args.repeats)}
     if not args.no_model:
-        perceiver = load_perceiver(args.threads)
-        result["machine"]["torch_threads"] = args.threads
+        perceiver = load_perceiver()
         result["error"] = error_3d(perceiver, args.scenes)
-        result["standing"] = standing(perceiver, args.frames)
+        result["standing"] = [
+            standing(perceiver, args.track_scenes, args.frames, threads) for threads in args.threads
+        ]
     result["command"] = "pgpt-bench spatial " + " ".join(argv if argv is not None else [])
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "spatial-cpu.json"
