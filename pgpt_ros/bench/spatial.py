@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         result["standing"] = [
             standing(perceiver, args.track_scenes, args.frames, threads) for threads in args.threads
         ]
+    result["machine"]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     result["command"] = "pgpt-bench spatial " + " ".join(argv if argv is not None else [])
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "spatial-cpu.json"
