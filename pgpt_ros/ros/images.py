@@ -38,11 +38,16 @@ def _check_size(width: int, height: int, max_side: int) -> None:
         raise BadImage(f"image {width}x{height} exceeds max_image_side {max_side}")
 
 
-def to_array(msg: Image, max_side: int) -> np.ndarray:
-    """The pixels as an HxWxC (or HxW for mono) array viewing ``msg.data``; raises BadImage."""
-    if msg.encoding not in ENCODINGS:
-        raise BadImage(f"unsupported encoding {msg.encoding!r}; use one of {sorted(ENCODINGS)}")
-    dtype, channels = ENCODINGS[msg.encoding]
+def to_array(
+    msg: Image, max_side: int, encodings: dict[str, tuple[np.dtype, int]] = ENCODINGS
+) -> np.ndarray:
+    """The pixels as an HxWxC (or HxW for mono) array viewing ``msg.data``; raises BadImage.
+
+    ``encodings`` are the ones accepted (depth images pass their own).
+    """
+    if msg.encoding not in encodings:
+        raise BadImage(f"unsupported encoding {msg.encoding!r}; use one of {sorted(encodings)}")
+    dtype, channels = encodings[msg.encoding]
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
     _check_size(width, height, max_side)
     row_bytes = width * channels * dtype.itemsize
@@ -102,9 +107,14 @@ def frame_to_rgb(msg: Image | CompressedImage, max_side: int) -> np.ndarray:
     return to_rgb(msg, max_side)
 
 
-def from_array(pixels: np.ndarray, header: Header, encoding: str) -> Image:
+def from_array(
+    pixels: np.ndarray,
+    header: Header,
+    encoding: str,
+    encodings: dict[str, tuple[np.dtype, int]] = ENCODINGS,
+) -> Image:
     """An Image message of ``pixels`` (HxWx3 for rgb8, HxW for mono8), with no row padding."""
-    dtype, channels = ENCODINGS[encoding]
+    dtype, channels = encodings[encoding]
     expected = pixels.shape[:2] + ((channels,) if channels > 1 else ())
     if pixels.dtype != dtype or pixels.shape != expected:
         raise ValueError(f"{encoding} needs a {dtype} array of shape HxW(xC), got {pixels.shape}")
