@@ -56,6 +56,17 @@ def build_data(config: dict) -> tuple[list[Stage], list[Sample]]:
     return stages, val_samples
 
 
+def answer_phrases(config: dict, stages: list[Stage]) -> list[str]:
+    """Every phrase the training answers can name: the answer vocabulary a new model's decoding
+    is held to (``PerceptionGPTConfig.answer_phrases``)."""
+    if config["data"]["dataset"] == "refcoco":
+        # a target of an unknown category is called "object" (pgpt_ros.data.refcoco)
+        return sorted({*stages[-1].dataset.categories.values(), "object"})
+    from pgpt_ros.data.shapesref import COLOURS, SHAPES
+
+    return [f"{colour} {shape}" for colour in COLOURS for shape in SHAPES]
+
+
 def _tupled(scene: dict) -> dict:
     """YAML gives lists; SceneConfig's vocabulary fields are tuples."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()}

@@ -41,7 +41,7 @@ from pgpt_ros.training.build import build_objective
 from pgpt_ros.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from pgpt_ros.training.config import load_config
 from pgpt_ros.training.curves import plot_curves
-from pgpt_ros.training.data import batch_samples, build_data
+from pgpt_ros.training.data import answer_phrases, batch_samples, build_data
 from pgpt_ros.training.optim import lr_factor, make_optimizer
 
 
@@ -69,7 +69,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     checkpoint_dir = checkpoint_dir or Path("out/checkpoints") / out.name
     log_dir = log_dir or Path("out/logs") / out.name
     stages, val_samples = build_data(config)
-    objective = build_objective(config)
+    objective = build_objective(config, answer_phrases(config, stages))
     optimizer = make_optimizer(objective, tr)
     log: dict = {"config": config, "history": [], "validation": [], "wall_time_s": 0.0}
     step = 0
