@@ -11,7 +11,6 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from pgpt_ros.data.shapesref import command_words
-
 from pgpt_ros.model.tokens import (
     BOS_TOKEN,
     DEFAULT_PROMPT_TEMPLATE,
