@@ -117,7 +117,8 @@ def test_phrase_mode_allows_exactly_the_next_tokens(phrase_model):
         return tok(text, add_special_tokens=False)["input_ids"]
 
     def allowed(prefix):
-        return set(grammar.allowed(prefix, torch.device("cpu")).nonzero().flatten().tolist())
+        mask = grammar.allowed(prefix, len(tok), torch.device("cpu"))
+        return set(mask.nonzero().flatten().tolist())
 
     first_words = {ids(" red")[0], ids(" blue")[0], ids(" yellow")[0], ids(" not")[0]}
     assert allowed([]) == first_words

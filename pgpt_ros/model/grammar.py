@@ -41,24 +41,22 @@ class AnswerGrammar:
     Arguments:
         tokenizer: the model's tokenizer (``tokens.phrase_ids`` encodes the phrases with it).
         phrases (Sequence[str]): the phrases an answer may name; empty: structure only.
-        vocab_size (int): the number of logits (the LM head's outputs).
         vis_token_id, eos_token_id (int): the model's ``<vis>`` and EOS ids.
     """
 
-    def __init__(self, tokenizer, phrases: Sequence[str], *, vocab_size: int,
-                 vis_token_id: int, eos_token_id: int) -> None:  # fmt: skip
-        self.vocab_size = vocab_size
+    def __init__(self, tokenizer, phrases: Sequence[str], *, vis_token_id: int,
+                 eos_token_id: int) -> None:  # fmt: skip
         self.vis, self.eos = vis_token_id, eos_token_id
         self.not_found = tokens.not_found_ids(tokenizer)
         self.phrases = tuple(phrases)
         self._masks: dict[tuple, torch.Tensor] = {}
         if not self.phrases:
-            # Tokens an answer never holds: other special tokens (<image>, padding, ...) and rows
-            # of the LM head the tokenizer has no token for. Words: tokens with visible text.
+            # Tokens an answer never holds: other special tokens (<image>, padding, ...), and the
+            # LM head's rows past the tokenizer's. Words: tokens that write visible text.
             texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))],
                                            skip_special_tokens=True)  # fmt: skip
-            special = set(tokenizer.all_special_ids) - {vis_token_id, eos_token_id}
-            self._never = special | set(range(len(tokenizer), vocab_size))
+            self._tokens = len(tokenizer)
+            self._never = set(tokenizer.all_special_ids) - {vis_token_id, eos_token_id}
             self._words = {i for i, t in enumerate(texts) if t.strip(" " + tokens.SEPARATOR)}
             self._words -= self._never
         else:
@@ -68,20 +66,21 @@ class AnswerGrammar:
             self._later = _trie([tokens.phrase_ids(tokenizer, p, 1) + [self.vis]
                                  for p in self.phrases] + [[self.eos]])  # fmt: skip
 
-    def allowed(self, answer_ids: Sequence[int], device: torch.device) -> torch.Tensor:
-        """(V,) bool: the tokens that may follow ``answer_ids`` (the answer so far, without the
-        prompt). Masks are built once per grammar state and kept."""
-        key = self._state(answer_ids)
+    def allowed(self, answer_ids: Sequence[int], vocab_size: int,
+                device: torch.device) -> torch.Tensor:  # fmt: skip
+        """(V,) bool over ``vocab_size`` logits: the tokens that may follow ``answer_ids`` (the
+        answer so far, without the prompt). Masks are built once per grammar state and kept."""
+        key = (self._state(answer_ids), vocab_size, device)
         mask = self._masks.get(key)
-        if mask is None or mask.device != device:
-            mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
-            mask[list(self._choices(key))] = True
+        if mask is None:
+            mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+            mask[[t for t in self._choices(key[0]) if t < vocab_size]] = True
             self._masks[key] = mask
         return mask
 
     def constrain(self, answer_ids: Sequence[int], logits: torch.Tensor) -> torch.Tensor:
         """(1, V) logits with every token the grammar forbids after ``answer_ids`` at -inf."""
-        allowed = self.allowed(answer_ids, logits.device)
+        allowed = self.allowed(answer_ids, logits.shape[-1], logits.device)
         return logits.masked_fill(~allowed, float("-inf"))
 
     def complete(self, answer_ids: Sequence[int]) -> bool:
@@ -117,7 +116,7 @@ class AnswerGrammar:
                      "start": {self.eos, self.vis}}[key[0]]  # fmt: skip
         if forbidden is None:
             return {self.eos}
-        return set(range(self.vocab_size)) - forbidden - self._never
+        return set(range(self._tokens)) - forbidden - self._never
 
 
 def _trie(sequences: list[list[int]]) -> _Node:
@@ -141,9 +140,8 @@ def answer_grammar(model) -> AnswerGrammar:
     key = (id(tokenizer), tuple(cfg.answer_phrases), cfg.vis_token_id, cfg.eos_token_id)
     cached = _GRAMMARS.get(model)
     if cached is None or cached[0] != key:
-        grammar = AnswerGrammar(tokenizer, cfg.answer_phrases,
-                                vocab_size=model.backbone.lm_head.out_features,
-                                vis_token_id=cfg.vis_token_id, eos_token_id=cfg.eos_token_id)  # fmt: skip
+        grammar = AnswerGrammar(tokenizer, cfg.answer_phrases, vis_token_id=cfg.vis_token_id,
+                                eos_token_id=cfg.eos_token_id)  # fmt: skip
         cached = (key, grammar)
         _GRAMMARS[model] = cached
     return cached[1]

@@ -71,7 +71,10 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     stages, val_samples = build_data(config)
     objective = build_objective(config, answer_phrases(config, stages))
     optimizer = make_optimizer(objective, tr)
-    log: dict = {"config": config, "history": [], "validation": [], "wall_time_s": 0.0}
+    # CPU time beside wall time: on a machine other jobs share, the process's CPU seconds say
+    # what the run costs (with one thread, about the wall time an idle core would take).
+    log: dict = {"config": config, "history": [], "validation": [], "wall_time_s": 0.0,
+                 "cpu_time_s": 0.0}  # fmt: skip
     step = 0
     found = latest_checkpoint(checkpoint_dir) if resume else None
     if resume and found is None:
@@ -86,6 +89,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     log["trainable_parameters"] = {k: list(v) for k, v in trainable_summary(model).items()}
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
     started = time.perf_counter() - log["wall_time_s"]
+    started_cpu = time.process_time() - log.get("cpu_time_s", 0.0)
     running: dict[str, float] = {}
     count = 0
     per_image = config["data"]["commands_per_image"]
@@ -112,6 +116,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
         bar.update(1)
         if step % tr["log_every"] == 0 or step == tr["steps"]:
             entry = {"step": step, "lr": lr, "time_s": time.perf_counter() - started,
+                     "cpu_s": time.process_time() - started_cpu,
                      **{k: v / count for k, v in running.items()}}  # fmt: skip
             log["history"].append(entry)
             bar.set_postfix(loss=f"{entry['loss']:.3f}")
@@ -127,6 +132,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
             tqdm.write(f"step {step}: val acc@0.5 {v['acc@0.5']:.3f}, mask mIoU "
                        f"{v['mask_miou'] or 0:.3f}")  # fmt: skip
         log["wall_time_s"] = time.perf_counter() - started
+        log["cpu_time_s"] = time.process_time() - started_cpu
         if accelerator.is_main_process and step % tr["checkpoint_every"] == 0:
             save_checkpoint(checkpoint_dir / f"step-{step:07d}", objective, optimizer, step, log)
             for old in sorted(checkpoint_dir.glob("step-*[0-9]"))[: -tr["keep_checkpoints"]]:
