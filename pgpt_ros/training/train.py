@@ -41,7 +41,7 @@ from pgpt_ros.training.build import build_objective
 from pgpt_ros.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from pgpt_ros.training.config import load_config
 from pgpt_ros.training.curves import plot_curves
-from pgpt_ros.training.data import answer_phrases, batch_samples, build_data
+from pgpt_ros.training.data import StepBatches, answer_phrases, build_data, step_batches
 from pgpt_ros.training.optim import lr_factor, make_optimizer
 
 
@@ -95,11 +95,14 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     per_image = config["data"]["commands_per_image"]
     bar = tqdm(total=tr["steps"], initial=step, desc="train", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
+    batches = step_batches(
+        StepBatches(stages, collate.pack if per_image > 1 else collate, step, tr["steps"],
+                    tr["batch_size"], accelerator.process_index, accelerator.num_processes,
+                    per_image),
+        tr["data_workers"],
+    )  # fmt: skip
     while step < tr["steps"]:
-        samples = batch_samples(stages, step, tr["batch_size"], accelerator.process_index,
-                                accelerator.num_processes, per_image)  # fmt: skip
-        tensors = collate.pack(samples) if per_image > 1 else collate(samples)
-        batch = {k: v.to(accelerator.device) for k, v in tensors.items()}
+        batch = {k: v.to(accelerator.device) for k, v in next(batches).items()}
         lr = tr["lr"] * lr_factor(step, tr)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
