@@ -1,6 +1,6 @@
 """pgpt-eval: accuracy of a model on ShapesRef or RefCOCO-format data through the served path.
 
-    .venv/bin/pgpt-eval --split test --num 300 --out out/eval          # the embedded default model
+    .venv/bin/pgpt-eval --split test --num 300 --preset varied --out out/eval   # embedded model
     .venv/bin/pgpt-eval --model out/my_model --refcoco-refs refs.json \
         --refcoco-instances instances.json --refcoco-images train2014/ --split val --out out/eval
 
@@ -149,10 +149,11 @@ def build_dataset(args: argparse.Namespace, image_size: int):
 
         return RefCOCO(args.refcoco_refs, args.refcoco_instances, args.refcoco_images,
                        split=args.split)  # fmt: skip
-    from pgpt_ros.data.shapesref import ShapesRef
+    from pgpt_ros.data.shapesref import SceneConfig, ShapesRef
 
     size = args.image_size or image_size
-    return ShapesRef(args.split, image_size=size, length=args.num, seed=args.seed)
+    return ShapesRef(args.split, image_size=size, length=args.num, seed=args.seed,
+                     config=SceneConfig.preset(args.preset))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="ShapesRef or RefCOCO split")
     parser.add_argument("--num", type=int, default=300, help="number of commands (at most)")
     parser.add_argument("--seed", type=int, default=0, help="ShapesRef dataset seed")
+    parser.add_argument("--preset", default="default",
+                        help="ShapesRef scene preset (default, camera, spoken, negatives, varied: "
+                             "the embedded model's training variation)")  # fmt: skip
     parser.add_argument("--image-size", type=int, default=None,
                         help="ShapesRef render size; default: the model's input size")  # fmt: skip
     parser.add_argument("--refcoco-refs", type=Path, help="refs JSON (see pgpt_ros.data.refcoco)")
@@ -208,7 +212,7 @@ def _describe(args: argparse.Namespace, dataset) -> dict:
     if args.refcoco_refs:
         return {"name": "refcoco", "refs": str(args.refcoco_refs), "split": args.split,
                 "size": len(dataset)}  # fmt: skip
-    return {"name": "shapesref", "split": args.split, "seed": args.seed,
+    return {"name": "shapesref", "split": args.split, "seed": args.seed, "preset": args.preset,
             "image_size": [dataset.width, dataset.height], "size": len(dataset)}  # fmt: skip
 
 
