@@ -199,8 +199,9 @@ class PerceptionNode(LifecycleNode):
         self.exit_requested.set()  # the process ends (pgpt_ros.ros.process frees the model)
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_serving(self, reason: str) -> None:
-        """Stops taking commands and answers every pending one with STOPPING. Idempotent."""
+    def stop_serving(self, reason: str, wait_s: float = 2.0) -> None:
+        """Stops taking commands and answers every pending one with STOPPING, waiting up to
+        ``wait_s`` for the worker to leave the model. Idempotent."""
         for entity in self._inputs:
             if hasattr(entity, "cancel"):  # the timer
                 self.destroy_timer(entity)
@@ -208,7 +209,7 @@ class PerceptionNode(LifecycleNode):
                 self.destroy_subscription(entity)
         self._inputs = []
         if self._server is not None:
-            self._server.stop(reason)
+            self._server.stop(reason, wait_s)
             self._server = None
 
     def release(self) -> None:

@@ -29,7 +29,7 @@ class ServingNode(Protocol):
 
     exit_requested: threading.Event
 
-    def stop_serving(self, reason: str) -> None: ...
+    def stop_serving(self, reason: str, wait_s: float) -> None: ...
 
     def release(self) -> None: ...
 
@@ -59,7 +59,9 @@ def serve(node: LifecycleNode, *, autostart: bool, threads: int = 4) -> int:
                     break
         while status == 0 and not stop.is_set() and not node.exit_requested.is_set():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
-        node.stop_serving("the node is shutting down")
+        # The process is ending: a worker still in the model is not waited for (it is a daemon
+        # thread, and the command it computes is answered STOPPING like every other).
+        node.stop_serving("the node is shutting down", wait_s=0.1)
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while node.calls_in_flight() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
