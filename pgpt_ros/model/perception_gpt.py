@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerBase
+from transformers import Cache, LlavaForConditionalGeneration, PreTrainedTokenizerBase
 
 from pgpt_ros.model import tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
@@ -184,6 +184,23 @@ class PerceptionGPT(nn.Module):
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids
         )
         return out.last_hidden_state, image_feats
+
+    def run_language_model(
+        self,
+        embeds: torch.Tensor,
+        cache: Cache,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, T, d) input embeddings through the decoder stack with a KV cache -> last-layer
+        states (B, T, d); the cache advances by T positions.
+
+        The cache is passed by position: transformers 5.24 renamed the keyword ``past_key_values``
+        to ``cache`` (the old name warns), while 5.17, still on many GPU machines, knows only the
+        old one and silently ignores the new one; the position is the same in both.
+        """
+        out = self.language_model(None, attention_mask, position_ids, cache, embeds, use_cache=True)
+        return out.last_hidden_state
 
     def decode_vis(
         self, vis_state: torch.Tensor, image_feats: torch.Tensor, pixel_values: torch.Tensor
