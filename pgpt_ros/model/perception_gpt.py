@@ -95,8 +95,9 @@ class PerceptionGPT(nn.Module):
     def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[FrameTransform]]:
         """HxWx3 uint8 RGB frames -> pixel_values on the model's device and dtype, and each
         frame's ``FrameTransform`` (how to map outputs back to its pixels)."""
+        cfg = self.config
         pixels, transforms = preprocess_images(
-            images, self.config.image_size, self.config.resize_mode
+            images, cfg.image_size, cfg.resize_mode, cfg.pixel_mean, cfg.pixel_std
         )
         return pixels.to(self.device, self.dtype), transforms
 
