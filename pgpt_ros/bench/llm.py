@@ -3,6 +3,7 @@
     pgpt-bench llm --out docs/bench --preset tiny                              # CPU, ~1 min
     pgpt-bench llm --out DIR --preset llava-1.5-7b --device cuda --dtype float16   # a GPU
     pgpt-bench llm --out DIR --preset llava-1.5-7b --floor-only                # the floor, anywhere
+    pgpt-bench llm --out DIR --preset llava-interleave-qwen-0.5b --device cuda  # the Jetson-sized one
     (``python -m pgpt_ros.bench.llm ...`` runs the same)
 
 Random weights; every answer is forced (a logits processor picks the next token, leaving the
@@ -34,6 +35,7 @@ from pgpt_ros.bench.floor import Shape, floor, measure_machine
 from pgpt_ros.model import PerceptionGPT, build_model, preset_config
 from pgpt_ros.model.builder import build_perception_gpt
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
+from pgpt_ros.model.tokens import chat_format
 from pgpt_ros.runtime import AnswerPolicy, Perceiver
 from pgpt_ros.runtime.decoder import bucket
 from pgpt_ros.runtime.loading import DTYPES
@@ -43,6 +45,7 @@ OBJECT_WORDS = 3  # "the red mug": the words of a one-object answer before its <
 SHIKRA_TOKENS = 25  # a Shikra-style one-box answer written as text, EOS included
 DECODE_TOKENS = 32  # extra tokens generated to measure the per-token decode time
 IMAGE_HW = (480, 640)
+PRESETS = ("tiny", "tiny-qwen", "shapes", "llava-1.5-7b", "llava-interleave-qwen-0.5b")
 
 
 def build_bench_model(
@@ -55,8 +58,10 @@ def build_bench_model(
     config = preset_config(preset, **overrides)
     if config.vis_token_id < 0:  # a tiny preset: its own tokenizer fixes the token ids
         return build_model(config).to(device=device, dtype=dtype)
-    # The project's small tokenizer: its ids fit in a LLaVA vocabulary; only lengths matter here.
-    tokenizer = build_tiny_tokenizer()
+    # The project's small tokenizer with the family's special tokens: its ids fit in the
+    # checkpoint's vocabulary and the prompt has the family's form; only lengths matter here.
+    chat = chat_format(config.backbone["text_config"]["model_type"])
+    tokenizer = build_tiny_tokenizer(chat=chat)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -197,7 +202,7 @@ def table(result: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pgpt-bench llm", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for the JSON")
-    parser.add_argument("--preset", choices=("tiny", "shapes", "llava-1.5-7b"), default="tiny")
+    parser.add_argument("--preset", choices=PRESETS, default="tiny")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
                         help="default: float16 on CUDA, float32 on the CPU")  # fmt: skip
