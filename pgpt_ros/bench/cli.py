@@ -1,4 +1,4 @@
-"""``pgpt-bench {heads,llm,node,spatial,voice} [options]``: dispatches to one benchmark, imported
+"""``pgpt-bench {heads,llm,node,train,spatial,voice} [options]``: dispatches to one benchmark, imported
 only when asked for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists
 its options. Every benchmark prints a table and writes its JSON under ``--out DIR``."""
 
@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
     "node": ("pgpt_ros.bench.node", "the node under floods and a soak: answers, latency, memory"),
+    "train": ("pgpt_ros.bench.train", "one LoRA training step: time, tokens/s, MFU, peak memory"),
     "spatial": ("pgpt_ros.bench.spatial", "3D step latency per detection, 3D error, standing rate"),
     "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor, latency"),
 }

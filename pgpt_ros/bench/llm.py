@@ -16,12 +16,15 @@ model's own compute untouched), so every path decodes exactly the same number of
 3. plain transformers ``generate`` answering in Shikra style (coordinates as 25 text tokens);
 4. the physical floor on this machine (``pgpt_ros.bench.floor``).
 
-Writes ``OUT/llm-<preset>-<device>.json`` and prints a table.
+Writes ``OUT/llm-<preset>-<device>.json`` and prints a table. ``--floor-only --ceilings GBPS
+TFLOPS --machine NAME`` computes the floor of a machine from its data sheet instead (the Jetson
+estimates of docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -210,6 +213,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="fewer LM layers (a CPU-sized run of the 7B shape)")  # fmt: skip
     parser.add_argument("--floor-only", action="store_true",
                         help="count parameters on the meta device; measure only the machine")  # fmt: skip
+    parser.add_argument("--ceilings", nargs=2, type=float, metavar=("GBPS", "TFLOPS"),
+                        help="with --floor-only: copy bandwidth and matmul rate of another "
+                        "machine (e.g. a data sheet's) instead of measuring this one")  # fmt: skip
+    parser.add_argument("--machine", default="",
+                        help="name of the machine --ceilings describe (in the file name)")  # fmt: skip
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the one-token step (minutes on the first command)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5)
@@ -217,17 +225,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="min on a machine others share (their load inflates medians)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.ceilings and not args.floor_only:
+        parser.error("--ceilings describe another machine: use them with --floor-only")
+    return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure(args: argparse.Namespace) -> dict:
+    """The benchmark's result for parsed ``args`` (see ``parse_args``), without writing it."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
     dtype = DTYPES[args.dtype or ("float16" if device.type == "cuda" else "float32")]
-    if device.type == "cpu" and dtype == torch.float16:
+    if device.type == "cpu" and dtype == torch.float16 and not args.floor_only:
         raise SystemExit("float16 needs a GPU; use float32 or bfloat16 on the CPU")
     build_device = "meta" if args.floor_only else args.device
     model = build_bench_model(args.preset, build_device, dtype, args.text_layers)
@@ -249,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "shape": shape.__dict__,
     }
-    result["machine_ceilings"] = measure_machine(device, dtype)
+    if args.ceilings:
+        bandwidth, rate = args.ceilings
+        result["machine"] = {"device": args.machine or "given ceilings", "ceilings": "given"}
+        result["machine_ceilings"] = {"copy_bandwidth_GBps": bandwidth, "matmul_TFLOPs": rate}
+    else:
+        result["machine_ceilings"] = measure_machine(device, dtype)
     result["floor"] = floor(shape, result["machine_ceilings"], answer_tokens)
     if not args.floor_only:
         image = np.random.default_rng(0).integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8)
@@ -266,10 +282,24 @@ def main(argv: list[str] | None = None) -> int:
             / fast["one_object_cached_frame_ms"],
             "shikra_over_cached": hf["shikra_25_tokens_ms"] / fast["one_object_cached_frame_ms"],
         }
+    return result
+
+
+def result_name(args: argparse.Namespace) -> str:
+    """``llm-<preset>[-<n>layers]-<cpu|cuda|floor>[-compiled].json``."""
     layers = "" if args.text_layers is None else f"-{args.text_layers}layers"
-    kind = "floor" if args.floor_only else device.type + ("-compiled" if args.compile else "")
-    out = write_result(args.out, f"llm-{args.preset}{layers}-{kind}.json", result)
-    print(f"{args.preset} ({shape.layers} LM layers), {result['dtype']}, "
+    kind = "floor" if args.floor_only else torch.device(args.device).type
+    kind += "-compiled" if args.compile else ""
+    if args.machine:
+        kind += "-" + re.sub(r"[^a-z0-9]+", "-", args.machine.lower()).strip("-")
+    return f"llm-{args.preset}{layers}-{kind}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = measure(args)
+    out = write_result(args.out, result_name(args), result)
+    print(f"{args.preset} ({result['text_layers']} LM layers), {result['dtype']}, "
           f"{result['machine']['device']}")  # fmt: skip
     if "fast_path" in result:
         print(table(result))

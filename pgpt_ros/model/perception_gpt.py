@@ -181,9 +181,8 @@ class PerceptionGPT(nn.Module):
         """
         image_feats = self.encode_image(pixel_values)
         embeds = self.embed_inputs(input_ids, image_feats, vis_boxes)
-        out = self.language_model(
-            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids
-        )
+        out = self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
+                                  position_ids=position_ids, use_cache=False)  # fmt: skip
         return out.last_hidden_state, image_feats
 
     def run_language_model(
