@@ -13,6 +13,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -113,26 +114,30 @@ def training(argv: list[str]) -> dict:
     return train_bench.bench(train_bench.parse_args(["--out", "unused", *argv]))
 
 
-def compile_cache(preset: str, scratch: Path, timeout_s: float = 240) -> dict:
-    """The compiled 0.5B step in two fresh processes sharing one inductor cache directory: the
-    first compiles (cold), the second is a restart that should reuse the compiled kernels."""
+def llm_process(argv: list[str], scratch: Path, deadline: float) -> dict:
+    """``pgpt-bench llm`` with ``argv`` in a fresh process (a restart, as a node's), killed at
+    ``deadline`` (``time.monotonic()``); inductor's cache lives in ``scratch/inductor``."""
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(scratch / "inductor"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    runs = {}
-    for run in ("cold", "warm"):
-        out = scratch / run
-        command = [sys.executable, "-m", "pgpt_ros.bench.llm", "--preset", preset, "--device",
-                   "cuda", "--dtype", "float16", "--compile", "--repeats", "3", "--warmup", "1",
-                   "--out", str(out)]  # fmt: skip
-        subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=timeout_s, check=True)  # fmt: skip
-        runs[run] = json.loads(next(out.glob("llm-*.json")).read_text())
-    return {
-        "first_command_ms": {r: runs[r]["fast_path"]["first_command_ms"] for r in runs},
-        "cold": runs["cold"],
-        "warm_fast_path": runs["warm"]["fast_path"],
-        "cache_dir_files": sum(1 for _ in (scratch / "inductor").rglob("*") if _.is_file()),
-    }
+    out = Path(tempfile.mkdtemp(dir=scratch))
+    command = [sys.executable, "-m", "pgpt_ros.bench.llm", *argv, "--out", str(out)]
+    subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True,
+                   timeout=max(1.0, deadline - time.monotonic()))  # fmt: skip
+    return json.loads(next(out.glob("llm-*.json")).read_text())
+
+
+def compile_cache(preset: str, scratch: Path, deadline: float) -> dict:
+    """The compiled step in two fresh processes sharing one inductor cache directory: the first
+    compiles (cold), the second is a restart that should reuse the compiled kernels."""
+    argv = ["--preset", preset, "--device", "cuda", "--dtype", "float16", "--compile",
+            "--repeats", "3", "--warmup", "1"]  # fmt: skip
+    cold = llm_process(argv, scratch, deadline)
+    warm = llm_process(argv, scratch, deadline)
+    first = {"cold": cold["fast_path"]["first_command_ms"],
+             "warm": warm["fast_path"]["first_command_ms"]}  # fmt: skip
+    files = sum(1 for path in (scratch / "inductor").rglob("*") if path.is_file())
+    return {"first_command_ms": first, "cold": cold, "warm_fast_path": warm["fast_path"],
+            "inductor_cache_files": files}  # fmt: skip
 
 
 def precision_parity(device: str, dtypes: list[str], commands: int) -> dict:
