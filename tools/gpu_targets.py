@@ -68,7 +68,9 @@ def _heads_outside_bound(results: dict) -> float | None:
     rows = _get(results, "head_backends", "rows")
     if rows is None:
         return None
-    return float(sum(1 for r in rows if r["status"] == "ok" and not r["within_bound"]))
+    failing = [r for r in rows if r["status"].startswith("failed")
+               or (r["status"] == "ok" and not r["within_bound"])]  # fmt: skip
+    return float(len(failing))
 
 
 def _slowest_first_command(results: dict, paths: list[tuple[str, ...]]) -> float | None:
@@ -121,6 +123,6 @@ def evaluate_targets(results: dict) -> list[Target]:
                _at_most, sections.get("precision_parity")),
         _judge("fp16/bf16 answers: lowest box IoU against fp32", min_iou, 0.98, _at_least,
                sections.get("precision_parity")),
-        _judge("head backends outside their error bound against torch",
+        _judge("head backends failing, or outside their error bound against torch",
                _heads_outside_bound(results), 0, _at_most, sections.get("head_backends")),
     ]  # fmt: skip
