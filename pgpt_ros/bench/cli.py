@@ -1,4 +1,4 @@
-"""``pgpt-bench {heads,llm,voice} [options]``: dispatches to one benchmark, imported only when asked
+"""``pgpt-bench {heads,llm,voice,voice-latency} [options]``: dispatches to one benchmark, imported only when asked
 for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists its options."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import sys
 SUBCOMMANDS = {
     "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
-    "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor, latency"),
+    "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor"),
+    "voice-latency": ("pgpt_ros.ros.voice_latency", "end of speech -> detections, real nodes"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: pgpt-bench {heads,llm,voice} [options]", ""]
-    lines += [f"  {name:<6} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    lines = ["usage: pgpt-bench {" + ",".join(SUBCOMMANDS) + "} [options]", ""]
+    lines += [f"  {name:<13} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 

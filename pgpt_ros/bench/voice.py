@@ -1,7 +1,7 @@
 """``pgpt-bench voice``: speech recognition accuracy, speed and end-of-speech latency.
 
     pgpt-bench voice                         # every engine and bias mode -> docs/bench/voice-cpu.json
-    pgpt-bench voice --modes whisper/examples --conditions clean --no-latency --out /tmp/bench
+    pgpt-bench voice --modes whisper/examples --conditions clean --out /tmp/bench
 
 Two synthesised sets (tests/fixtures/voice, espeak-ng): ``bench``, 48 commands in 8 voice variants
 and 4 speeds, and ``heldout``, 40 commands worded as ShapesRef words them in 6 other voice
@@ -13,8 +13,9 @@ word error rate, content-word error rate (colours, shapes, relation and extreme 
 commands exactly right, non-commands forwarded; the real-time factor on one CPU thread
 (recognition and snapping time / utterance length). Each clip goes through the node's own code:
 0.1 s chunks -> silero VAD segmenter -> engine -> listener (snapping, confidence, decision).
-The end of speech -> `detections` latency is measured on the real processes
-(``voice_latency``). Synthetic voices are not human speech: read the numbers as a floor on errors.
+The end of speech -> `detections` latency is measured on the real processes by
+``pgpt-bench voice-latency``. Synthetic voices are not human speech: read the numbers as a floor
+on errors.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-from pgpt_ros.bench.voice_latency import measure
 from pgpt_ros.voice.audio import SAMPLE_RATE, add_noise, read_audio
 from pgpt_ros.voice.engine import EngineConfig
 from pgpt_ros.voice.listener import Listener
@@ -50,7 +50,6 @@ MODES = {
     "pocketsphinx/grammar": ("pocketsphinx", True, None),
     "pocketsphinx/none": ("pocketsphinx", False, None),
 }
-LATENCY_CLIPS = 16
 
 
 def load_set(folder: Path) -> list[dict]:
@@ -145,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))  # fmt: skip
-    parser.add_argument("--no-latency", action="store_true", help="skip the ROS latency run")
-    parser.add_argument("--latency-only", action="store_true", help="only the ROS latency run")
     parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="JSON goes here")
     args = parser.parse_args(argv)
     vocabulary = Vocabulary.shapesref()
@@ -159,17 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         "segmenter": vars(segmenter.config),
         "results": {},
     }  # fmt: skip
-    if not args.latency_only:
-        for name, entries in clips.items():
-            seconds = sum(len(e["audio"]) for e in entries) / SAMPLE_RATE
-            print(f"[voice] {name}: {len(entries)} clips, {seconds:.0f} s of audio")
-        for mode in args.modes:
-            report["results"][mode] = run_mode(mode, clips, args.conditions, vocabulary, segmenter)
-    if not args.no_latency:
-        files = sorted((FIXTURES / "bench").glob("*.flac"))[:LATENCY_CLIPS]
-        latency = measure(files, Path("out/voice-latency"))  # the nodes' logs
-        report["latency_ros_whisper_examples_clean"] = latency
-        print(f"  end of speech -> detections: {json.dumps(latency['parts'])}")
+    for name, entries in clips.items():
+        seconds = sum(len(e["audio"]) for e in entries) / SAMPLE_RATE
+        print(f"[voice] {name}: {len(entries)} clips, {seconds:.0f} s of audio")
+    for mode in args.modes:
+        report["results"][mode] = run_mode(mode, clips, args.conditions, vocabulary, segmenter)
     report["machine"]["load_average_1m_end"] = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "voice-cpu.json"

@@ -1,4 +1,4 @@
-"""End of speech -> `detections`, measured on the real processes: the served path, nothing stubbed.
+"""``pgpt-bench voice-latency``: end of speech -> `detections` on the real processes, nothing stubbed.
 
 Starts ``demo_camera`` (ShapesRef scene 7, 640x480, 10 Hz), ``perception_node`` (the embedded
 model) and ``voice_node`` reading a folder of spoken commands paced like a microphone, each its own
@@ -12,11 +12,16 @@ processes share this machine's clock). Its parts:
 - ``answer_s``: `transcript` received -> `detections` received: the command's hop and the
   perception model (``model_s``: the node's own ``latency_s``) answering on the latest frame.
 
-    pgpt-bench voice --latency-only --out /tmp/bench
+    pgpt-bench voice-latency --out docs/bench          # -> docs/bench/voice-latency-cpu.json
+    pgpt-bench voice-latency --voice-param min_silence_s:=0.3 --out /tmp/bench
+
+The spoken commands are the first ``--clips`` of the benchmark set (tests/fixtures/voice/bench).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import statistics
@@ -31,6 +36,7 @@ from rclpy.qos import QoSProfile
 from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
 
+BENCH_SET = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "voice" / "bench"
 STARTUP_TIMEOUT_S = 120.0  # first start on a busy 2-core machine: torch import and model load
 SCENE = ["-p", "seed:=7", "-p", "width:=640", "-p", "height:=480", "-p", "scene_period_s:=0.0",
          "-p", "source:=shapes"]  # fmt: skip
@@ -135,3 +141,32 @@ def _pair(heard: list[tuple[Transcript, float]],
     parts = {key: summary([row[key] for row in rows]) for key in
              ("total_s", "heard_s", "recognition_s", "answer_s", "model_s")}  # fmt: skip
     return {"forwarded": len(rows), "utterances": len(heard), "parts": parts, "commands": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pgpt-bench voice-latency",
+                                     description=__doc__.split("\n\n")[0])  # fmt: skip
+    parser.add_argument("--clips", type=int, default=16, help="commands spoken, in order")
+    parser.add_argument("--voice-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="a voice_node parameter (repeatable)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="JSON goes here")
+    args = parser.parse_args(argv)
+    clips = sorted(BENCH_SET.glob("*.flac"))[: args.clips]
+    load_start = os.getloadavg()[0]
+    voice_args = tuple(a for p in args.voice_param for a in ("-p", p))
+    report = measure(clips, Path("out/voice-latency"), voice_args)
+    report = {"machine": {"cores": os.cpu_count(), "load_average_1m_start": load_start,
+                          "load_average_1m_end": os.getloadavg()[0]},
+              "engine": "whisper (config/pgpt.yaml voice_node)", "voice_params": args.voice_param,
+              **report}  # fmt: skip
+    for part, values in report["parts"].items():
+        print(f"  {part:<14} median {values['median']:.3f} s  p95 {values['p95']:.3f} s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "voice-latency-cpu.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"[voice-latency] {report['forwarded']}/{len(clips)} forwarded; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
