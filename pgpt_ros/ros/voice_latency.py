@@ -105,7 +105,7 @@ def _run(processes: Processes, params_file: Path, folder: Path, voice_args: list
     if not done or processes.exited() is not None:
         raise RuntimeError(f"the nodes stopped or hung: {processes.exited()}; heard {len(heard)}")
     node.destroy_node()
-    return _pair(heard, answers)
+    return pair_answers(heard, answers)
 
 
 def _forwarded(heard: list[tuple[Transcript, float]]) -> int:
@@ -119,7 +119,7 @@ def _spin_until(node, condition, timeout_s: float) -> bool:
     return bool(condition())
 
 
-def _pair(heard: list[tuple[Transcript, float]],
+def pair_answers(heard: list[tuple[Transcript, float]],
           answers: list[tuple[DetectionArray, float]]) -> dict:  # fmt: skip
     """Each forwarded transcript with the next answer to its command."""
     rows, pending = [], list(answers)
