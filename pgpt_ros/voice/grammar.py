@@ -145,7 +145,8 @@ class Snapper:
 
     Arguments:
         grammar (Grammar): the commands.
-        content_words (frozenset[str]): words that carry meaning: never added, dear to drop.
+        content_words (frozenset[str]): words that carry meaning: never added, and a heard word
+            is replaced by one only when their spelling is ``MIN_CONTENT_SIMILARITY`` alike.
     """
 
     def __init__(self, grammar: Grammar, content_words: frozenset[str]) -> None:

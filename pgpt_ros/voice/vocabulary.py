@@ -1,9 +1,10 @@
 """The words a perception model understands, and the command grammar they form.
 
-Speech recognition is biased toward these words (Whisper: a prompt of them; pocketsphinx: a JSGF
-grammar built from them), and the normaliser snaps near-miss words onto them. The default is
-ShapesRef's vocabulary, the embedded model's training data; a model trained on other data brings
-a YAML file with the same fields (``Vocabulary.from_file``):
+Speech recognition is biased toward these words (Whisper: a prompt of example commands that use
+all of them; pocketsphinx: the command grammar as JSGF), and the normaliser snaps transcripts onto
+the same grammar (``grammar.Snapper``). The default is ShapesRef's vocabulary, the embedded
+model's training data; a model trained on other data brings a YAML file with the same fields
+(``Vocabulary.from_file``):
 
     attributes: [red, blue, white]            # words that describe an object
     nouns: [mug, laptop, bottle, object]      # singular; plurals add "s" unless listed
@@ -100,7 +101,7 @@ class Vocabulary:
 
     @property
     def words(self) -> tuple[str, ...]:
-        """Every word a command can contain, content words first (the order of the prompt)."""
+        """Every word a command can contain, content words first."""
         phrasing = [w for t in self.templates for w in t.replace("{}", " ").split()]
         relation_words = [w for relation in self.relations for w in relation.split()]
         ordered = [*self.attributes, *self.nouns, *map(self.plural, self.nouns), *self.extremes,
