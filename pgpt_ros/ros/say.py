@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(cli_args)
     if (args.command is None) == (args.wav is None):
         parser.error("give a COMMAND or --wav FILE")
-    if args.command is not None and "\x00" in args.command:
+    if any("\x00" in arg for arg in argv):  # checked before rclpy's C code cuts it there
         parser.error("the command contains a NUL character: a ROS string ends there")
     rclpy.init(args=["pgpt-say", *argv])
     try:
