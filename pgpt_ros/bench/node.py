@@ -43,7 +43,7 @@ from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
 from pgpt_ros.ros.images import from_array
 from pgpt_ros.ros.messages import STATUS_NAMES
-from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_QOS
+from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_READER_QOS
 from pgpt_ros.srv import Locate
 
 ANSWER_TIMEOUT_S = 30.0
@@ -63,7 +63,9 @@ class Driver:
         self.locate = self.node.create_client(Locate, "locate")
         self.change_state = self.node.create_client(ChangeState, "/perception_node/change_state")
         self.answers: dict[str, tuple[float, DetectionArray]] = {}
-        self.node.create_subscription(DetectionArray, "detections", self._on_answer, RESULT_QOS)
+        self.node.create_subscription(
+            DetectionArray, "detections", self._on_answer, RESULT_READER_QOS
+        )
         scene = ShapesRef.scene(seed=7, width=640, height=480).image
         self.frame = from_array(np.ascontiguousarray(scene), Header(frame_id="camera"), "rgb8")
 
@@ -189,7 +191,9 @@ def standing_rate(driver: Driver, seconds: float) -> dict:
         if msg.standing and msg.status == DetectionArray.OK:
             stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
 
-    listener = driver.node.create_subscription(DetectionArray, "detections", on_answer, RESULT_QOS)
+    listener = driver.node.create_subscription(
+        DetectionArray, "detections", on_answer, RESULT_READER_QOS
+    )
     driver.spin_until(lambda: track.get_subscription_count() > 0, 10.0)
     track.publish(String(data="all shapes"))
     driver.spin_until(lambda: bool(stamps), 10.0)  # the first answer: the tracker is running
