@@ -9,6 +9,10 @@
 #   3. The package is built with CMake into the venv: rosidl generates pgpt_ros.msg / pgpt_ros.srv,
 #      the Python package, config/ and launch/ are installed, and the executables are installed to
 #      .venv/lib/pgpt_ros (nodes) and .venv/bin (tools).
+#   4. Optional: ROS 2 packages PyPI lacks (vision_msgs, launch, the ros2 CLI) from a ros-src kit,
+#      built into build/ros-tools (about a minute once, then a stamp check). The kit is taken from
+#      $PGPT_ROS_SRC, else from ../shared/ros-src next to the checkout; without one, the tests that
+#      need these packages skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -45,4 +49,10 @@ if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "CMAKE_INSTALL_PREFIX:PATH=$ven
 fi
 cmake --build "$build" -j2 > "$root/build/cmake-build.log" 2>&1 || { cat "$root/build/cmake-build.log"; exit 1; }
 cmake --install "$build" > "$root/build/cmake-install.log" 2>&1 || { cat "$root/build/cmake-install.log"; exit 1; }
+
+ros_src=${PGPT_ROS_SRC:-$root/../shared/ros-src}
+if [ -x "$ros_src/install.sh" ]; then
+  "$ros_src/install.sh" "$root/build/ros-tools" "$py" \
+    || echo "[setup] $ros_src/install.sh failed: tests needing vision_msgs will skip" >&2
+fi
 echo "[setup] ready: $venv"

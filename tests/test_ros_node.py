@@ -225,15 +225,14 @@ def test_a_command_uses_the_newest_frame_and_overflow_is_busy(ros_env, client, t
         assert answers["slow: find it"].header.stamp.sec == 1000
         assert answers["find it"].status == DetectionArray.OK
         assert answers["find it"].header.stamp.sec == 100  # the newest, not the next in line
-        # Diagnostics: 101 frames in, 2 answered.
+        # Diagnostics: 101 frames in, 2 used, the frames replaced before any command are unused.
         assert client.spin_until(
-            lambda: (
-                client.diagnostics and dict_of(client.diagnostics[-1]).get("frames_answered") == "2"
-            )
+            lambda: client.diagnostics and dict_of(client.diagnostics[-1]).get("frames_used") == "2"
         )
         values = dict_of(client.diagnostics[-1])
         assert values["backend"] == "fake" and values["commands_busy"] == "1"
-        assert int(values["frames_received"]) >= 2
+        received, unused = int(values["frames_received"]), int(values["frames_unused"])
+        assert received >= 2 and unused == received - 2
     finally:
         assert stop(node) == 0
 

@@ -54,17 +54,18 @@ def test_lifecycle_transitions_load_serve_stop_and_free(ros_env, client, tmp_pat
     node = start_node(ros_env, log, "-p", "autostart:=false")
     try:
         assert state(client) == State.PRIMARY_STATE_UNCONFIGURED
+        # locate exists in every state and says why it does not answer
+        assert client.locate("find it").status == DetectionArray.INACTIVE
         assert not transition(client, Transition.TRANSITION_ACTIVATE)  # not configured yet
         assert transition(client, Transition.TRANSITION_CONFIGURE)
         assert state(client) == State.PRIMARY_STATE_INACTIVE
-        assert not client.spin_until(client.locate_client.service_is_ready, 1.0)  # not serving
+        assert client.locate("find it").status == DetectionArray.INACTIVE
 
         assert transition(client, Transition.TRANSITION_ACTIVATE)
-        assert client.spin_until(client.locate_client.service_is_ready)
         assert client.locate("find it").status == DetectionArray.NO_IMAGE
 
         assert transition(client, Transition.TRANSITION_DEACTIVATE)
-        assert client.spin_until(lambda: not client.locate_client.service_is_ready(), 10.0)
+        assert client.locate("find it").status == DetectionArray.INACTIVE
         assert "perceiver closed" not in log.read_text()
         assert transition(client, Transition.TRANSITION_CLEANUP)
         assert state(client) == State.PRIMARY_STATE_UNCONFIGURED
@@ -220,12 +221,11 @@ def test_launch_file_names_only_what_the_package_installs():
     assert len(named) == 3
     for parts in named:
         assert (REPO.joinpath(*parts)).is_file(), parts
-    # The arguments the README and docs/ros.md promise.
-    declared = {
-        call.args[0].value
-        for call in ast.walk(tree)
-        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "DeclareLaunchArgument"
-    }
+    # The arguments the README and docs/ros.md promise, each with a description.
+    [table] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and getattr(node.targets[0], "id", None) == "ARGUMENTS"]  # fmt: skip
+    declared = {key.value for key in table.keys}
+    assert all(len(value.elts) == 2 for value in table.values)  # (default, description)
     assert declared == {"image_topic", "command_topic", "params_file", "model_path", "device",
                         "use_demo_camera", "use_rviz", "use_voice", "voice_source", "voice_file",
                         "voice_engine"}  # fmt: skip

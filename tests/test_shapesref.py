@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -204,7 +206,7 @@ def test_commands_about_one_scene_are_distinct_and_deterministic():
 
 def test_shapes_of_one_colour_never_touch():
     """Two touching shapes of one colour are one blob: their boundary would be invisible."""
-    from pgpt_ros.data.shapesref import _dilate
+    from pgpt_ros.data.shapesref.drawing import dilate
 
     pairs = 0
     for seed in range(150):
@@ -213,5 +215,85 @@ def test_shapes_of_one_colour_never_touch():
             for b in objects[i + 1 :]:
                 if a.colour == b.colour:
                     pairs += 1
-                    assert not (_dilate(a.mask, 1) & b.mask).any(), (seed, a.name, b.name)
+                    assert not (dilate(a.mask, 1) & b.mask).any(), (seed, a.name, b.name)
     assert pairs > 20  # the rule was exercised
+
+
+# What ShapesRef drew before its variation knobs existed (the module as it was at commit
+# b208616, run once): the default config must keep drawing exactly this, or the shipped model's
+# scores on its test split would no longer describe the same data.
+PINNED = [
+    (
+        "train",
+        0,
+        "show me all the shapes",
+        [[0, 41, 13, 53], [20, 0, 35, 16], [33, 24, 48, 41], [41, 28, 63, 49]],
+        "d85f7b0fac5000e4",
+        [41, 167, 74],
+        [228, 223, 30],
+    ),  # fmt: skip
+    (
+        "train",
+        123,
+        "where is the green square?",
+        [[50, 10, 63, 23]],
+        "51cbb9850586e035",
+        [109, 99, 112],
+        [95, 85, 98],
+    ),  # fmt: skip
+    (
+        "val",
+        7,
+        "point to the green shape below the red square",
+        [[29, 35, 46, 44]],
+        "a220270c4a3003a8",
+        [138, 134, 128],
+        [138, 134, 128],
+    ),  # fmt: skip
+    (
+        "test",
+        42,
+        "where is the yellow shape?",
+        [[37, 32, 50, 41]],
+        "c331252e7f7f3c96",
+        [193, 192, 204],
+        [191, 184, 193],
+    ),  # fmt: skip
+]
+
+
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(array.tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("split", "index", "command", "boxes", "image", "pixel_a", "pixel_b"), PINNED
+)
+def test_default_config_draws_what_it_drew_before(split, index, command, boxes, image, pixel_a, pixel_b):  # fmt: skip
+    sample = ShapesRef(split)[index]
+    assert sample.command == command
+    assert sample.boxes.astype(int).tolist() == boxes
+    assert sample.image[10, 20].tolist() == pixel_a and sample.image[40, 50].tolist() == pixel_b
+    assert _digest(sample.image) == image
+
+
+def test_default_grouped_commands_and_demo_scene_are_unchanged():
+    group = ShapesRef("val").commands(11, 4)
+    assert [(s.command, s.kind, s.phrases) for s in group] == [
+        ("purple shape", "attribute", ["purple star"]),
+        ("all stars", "multi", ["purple star", "orange star"]),
+        ("where is the red triangle?", "attribute", ["red triangle"]),
+        ("point to the orange star", "attribute", ["orange star"]),
+    ]
+    scene = ShapesRef.scene(7, 640, 480)
+    assert _digest(scene.image) == "5759dacbd42dfc9d"
+    assert [(o.name, o.box.astype(int).tolist()) for o in scene.objects] == [
+        ("blue circle", [260, 103, 393, 237]),
+        ("purple square", [398, 326, 488, 416]),
+        ("blue circle", [550, 258, 639, 347]),
+        ("green star", [396, 152, 538, 287]),
+    ]
+    assert [e.command for e in commands_for(scene)][:6] == [
+        "the square", "the star", "the green shape", "the green star", "the purple shape",
+        "the purple square",
+    ]  # fmt: skip

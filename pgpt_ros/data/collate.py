@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from pgpt_ros.commands import normalize_command
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.model import tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
@@ -70,12 +71,13 @@ class Collator:
         return preprocess_images(images, self.config.image_size, self.config.resize_mode)
 
     def encode(self, sample: Sample) -> tuple[list[int], list[int]]:
-        """(input ids, labels) of one sample."""
+        """(input ids, labels) of one sample. The command is normalised as at inference
+        (``pgpt_ros.commands``), so the model only ever reads that form."""
         cfg = self.config
         prompt = tokens.encode_prompt(
             self.tokenizer,
             cfg.prompt_template,
-            sample.command,
+            normalize_command(sample.command),
             cfg.image_token_id,
             cfg.num_image_tokens,
         )

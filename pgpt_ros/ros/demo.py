@@ -33,7 +33,7 @@ from std_msgs.msg import String
 
 from pgpt_ros.data.shapesref import KINDS, ShapesRef, commands_for
 from pgpt_ros.metrics import box_iou, match
-from pgpt_ros.msg import DetectionArray, Transcript
+from pgpt_ros.msg import Detection, DetectionArray, Transcript
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
 from pgpt_ros.ros.images import to_array
 from pgpt_ros.ros.messages import STATUS_NAMES
@@ -73,10 +73,8 @@ def first_seed_with_every_kind(start: int) -> int:
     return seed
 
 
-def box_score(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> str:
-    """Mean IoU of the targets' ground-truth boxes with the detections paired to them."""
-    if not targets:
-        return "1.00 (none expected)" if not result.detections else "0.00 (none expected)"
+def pairs(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> list[tuple]:
+    """(detection, ground-truth object, box IoU) for each target paired with a detection."""
     predicted = np.array(
         [
             [
@@ -90,8 +88,29 @@ def box_score(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> 
     ).reshape(-1, 4)
     expected = np.array([truth["objects"][i]["box"] for i in targets]).reshape(-1, 4)
     iou = box_iou(predicted, expected)
-    paired = {j: iou[i, j] for i, j in match(iou, threshold=0.0)}
-    return f"{sum(paired.values()) / len(targets):.2f}"
+    return [(result.detections[i], truth["objects"][targets[j]], iou[i, j])
+            for i, j in match(iou, threshold=0.0)]  # fmt: skip
+
+
+def box_score(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> str:
+    """Mean IoU of the targets' ground-truth boxes with the detections paired to them."""
+    if not targets:
+        return "1.00 (none expected)" if not result.detections else "0.00 (none expected)"
+    return f"{sum(iou for *_, iou in pairs(result, truth, targets)) / len(targets):.2f}"
+
+
+def position_error(result: DetectionArray, truth: dict, targets: tuple[int, ...]) -> str:
+    """Per paired target, the distance (mm) from the detection's 3D position to the ground truth
+    centre, or the position status when there is none."""
+    found = []
+    for detection, target, _ in pairs(result, truth, targets):
+        if detection.position_status != Detection.POSITION_OK or target.get("centre_m") is None:
+            found.append(detection.position_message.split(";")[0] or "no 3D")
+            continue
+        p = detection.position
+        error = np.linalg.norm(np.subtract([p.x, p.y, p.z], target["centre_m"]))
+        found.append(f"{1000 * error:.1f}")
+    return ", ".join(found) or "-"
 
 
 class DemoClient(Node):
@@ -192,8 +211,9 @@ def score_row(client: DemoClient, out: Path, index: int, kind: str, command: str
     ok = result.status == DetectionArray.OK and overlay is not None and truth is not None
     found = ", ".join(d.phrase or "?" for d in result.detections) or "-"
     iou = box_score(result, truth, targets) if truth else "no ground truth"
+    error_3d = position_error(result, truth, targets) if truth else "-"
     answer = result.answer if len(result.answer) <= 40 else result.answer[:37] + "..."
-    row = (kind, command, status, repr(answer), len(result.detections), found, iou,
+    row = (kind, command, status, repr(answer), len(result.detections), found, iou, error_3d,
            f"{seconds:.2f}", f"{result.latency_s:.2f}")  # fmt: skip
     return row, ok
 
@@ -232,15 +252,15 @@ def run(seed: int, out: Path, processes: Processes) -> int:
     said = f"heard {transcript.text!r} -> {transcript.command or '-'}"
     if result is None:
         rows.append(("spoken", said, f"not forwarded: {transcript.status_message}", "", 0, "-",
-                     "-", "-", "-"))  # fmt: skip
+                     "-", "-", "-", "-"))  # fmt: skip
         failures += 1
     else:
         targets = targets_of(seed, VOICE_EXPRESSION)
         row, ok = score_row(client, out, len(rows), "spoken", said, targets or (), result, seconds)
         rows.append(row)
         failures += not ok or targets is None
-    headers = ("kind", "command", "status", "answer", "found", "phrases", "box IoU", "round trip s",
-               "node latency s")  # fmt: skip
+    headers = ("kind", "command", "status", "answer", "found", "phrases", "box IoU",
+               "3D error mm", "round trip s", "node latency s")  # fmt: skip
     print(format_table(headers, rows))
     print(f"[demo] overlays: {out}/*.png")
     return 0 if failures == 0 else 1

@@ -9,6 +9,7 @@ the reason, which the node reports as status BAD_IMAGE.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image as PILImage
@@ -37,11 +38,16 @@ def _check_size(width: int, height: int, max_side: int) -> None:
         raise BadImage(f"image {width}x{height} exceeds max_image_side {max_side}")
 
 
-def to_array(msg: Image, max_side: int) -> np.ndarray:
-    """The pixels as an HxWxC (or HxW for mono) array viewing ``msg.data``; raises BadImage."""
-    if msg.encoding not in ENCODINGS:
-        raise BadImage(f"unsupported encoding {msg.encoding!r}; use one of {sorted(ENCODINGS)}")
-    dtype, channels = ENCODINGS[msg.encoding]
+def to_array(
+    msg: Image, max_side: int, encodings: dict[str, tuple[np.dtype, int]] = ENCODINGS
+) -> np.ndarray:
+    """The pixels as an HxWxC (or HxW for mono) array viewing ``msg.data``; raises BadImage.
+
+    ``encodings`` are the ones accepted (depth images pass their own).
+    """
+    if msg.encoding not in encodings:
+        raise BadImage(f"unsupported encoding {msg.encoding!r}; use one of {sorted(encodings)}")
+    dtype, channels = encodings[msg.encoding]
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
     _check_size(width, height, max_side)
     row_bytes = width * channels * dtype.itemsize
@@ -77,19 +83,38 @@ def to_rgb(msg: Image, max_side: int) -> np.ndarray:
 
 def compressed_to_rgb(msg: CompressedImage, max_side: int) -> np.ndarray:
     """Decodes a CompressedImage (jpeg, png, ...) to HxWx3 uint8 RGB; raises BadImage."""
+    data = bytes(msg.data)
     try:
-        image = PILImage.open(io.BytesIO(bytes(msg.data)))
+        image = PILImage.open(io.BytesIO(data))
         _check_size(image.width, image.height, max_side)  # before decoding the pixels
         return np.asarray(image.convert("RGB"))
     except BadImage:
         raise
+    except PILImage.UnidentifiedImageError:
+        raise BadImage(
+            f"{len(data)} bytes of format {msg.format!r} are not an image PIL can decode"
+        ) from None
     except (OSError, ValueError, PILImage.DecompressionBombError) as error:
-        raise BadImage(f"cannot decode {msg.format!r} image: {error}") from None
+        # PIL's messages may name the in-memory file object; the reason is the rest.
+        reason = re.sub(r"\s*<[^>]* at 0x[0-9a-f]+>", "", str(error))
+        raise BadImage(f"cannot decode {msg.format!r} image: {reason}") from None
 
 
-def from_array(pixels: np.ndarray, header: Header, encoding: str) -> Image:
+def frame_to_rgb(msg: Image | CompressedImage, max_side: int) -> np.ndarray:
+    """Either kind of camera message as HxWx3 uint8 RGB; raises BadImage."""
+    if isinstance(msg, CompressedImage):
+        return compressed_to_rgb(msg, max_side)
+    return to_rgb(msg, max_side)
+
+
+def from_array(
+    pixels: np.ndarray,
+    header: Header,
+    encoding: str,
+    encodings: dict[str, tuple[np.dtype, int]] = ENCODINGS,
+) -> Image:
     """An Image message of ``pixels`` (HxWx3 for rgb8, HxW for mono8), with no row padding."""
-    dtype, channels = ENCODINGS[encoding]
+    dtype, channels = encodings[encoding]
     expected = pixels.shape[:2] + ((channels,) if channels > 1 else ())
     if pixels.dtype != dtype or pixels.shape != expected:
         raise ValueError(f"{encoding} needs a {dtype} array of shape HxW(xC), got {pixels.shape}")

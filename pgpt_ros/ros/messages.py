@@ -13,6 +13,7 @@ import numpy as np
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
+from pgpt_ros.masks import mask_extent
 from pgpt_ros.msg import Detection, DetectionArray
 from pgpt_ros.ros.images import from_array
 
@@ -30,16 +31,10 @@ STATUS_NAMES = {
         "BAD_COMMAND",
         "BUSY",
         "INTERNAL_ERROR",
+        "STOPPING",
+        "INACTIVE",
     )
 }
-
-
-def mask_extent(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1), exclusive ends, of the True pixels of an HxW mask; None if it is empty."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def to_detection(

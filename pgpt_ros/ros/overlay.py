@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pgpt_ros.ros.messages import mask_extent
+from pgpt_ros.masks import mask_extent
 
 if TYPE_CHECKING:
     from pgpt_ros.runtime import PixelDetection

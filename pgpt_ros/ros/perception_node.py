@@ -1,16 +1,23 @@
 """perception_node: camera frames + language commands -> boxes, masks and an overlay.
 
 A lifecycle node (``ros2 run pgpt_ros perception_node``; ``autostart`` configures and activates it
-at start). configure loads the model, activate subscribes and serves, deactivate stops, cleanup frees
-the model. Callbacks never run the model: the image callback only replaces the latest-frame slot,
-commands (topic or ``locate`` service) go into a bounded queue (full = BUSY), and one worker thread
-answers them in order with the newest frame not older than ``max_image_age_s``. Answers carry the
-source image's header, and boxes and masks are in its pixels.
+at start). configure loads the model, activate subscribes and serves, deactivate stops serving,
+cleanup frees the model, shutdown ends the process. Callbacks never run the model: the image
+callback only replaces the latest-frame slot; commands (``command`` topic or ``locate`` service)
+go to the ``CommandServer``'s bounded queue, whose one worker answers them in order with the
+newest frame not older than ``max_image_age_s``. Every command gets exactly one answer: OK, a
+status that says why not (BUSY when the queue is full, STOPPING when the node stops first,
+INACTIVE when it is not active), published on ``detections`` and returned to a ``locate`` caller.
+``locate`` is served by a coroutine that waits without holding an executor thread, and the service
+lives as long as the node, so stopping never races a response. Answers carry the source image's
+header; boxes and masks are in its pixels. With ``use_depth``, ``depth`` and ``camera_info``
+give each detection a 3D position (``markers`` and vision_msgs outputs for rviz); a command on
+``track`` becomes the standing command, answered again on each new frame with track ids (an empty
+one cancels it). What the worker does per job is ``answering.Answering``.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -21,36 +28,36 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.task import Future
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
 
 from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.msg import DetectionArray
-from pgpt_ros.ros import messages
+from pgpt_ros.ros import messages, process, qos, vision_messages
+from pgpt_ros.ros.answering import Answering
+from pgpt_ros.ros.command_server import CommandServer
 from pgpt_ros.ros.diagnostics import diagnostic_status, diagnostic_values
-from pgpt_ros.ros.images import BadImage, compressed_to_rgb, from_array, to_rgb
 from pgpt_ros.ros.messages import STATUS_NAMES
-from pgpt_ros.ros.overlay import draw_overlay
 from pgpt_ros.ros.params import NodeParams, describe
-from pgpt_ros.ros.records import Frame, Job, Stats
+from pgpt_ros.ros.records import FrameSlot, Job, Stats
 from pgpt_ros.srv import Locate
 
 NODE_NAME = "perception_node"
 DIAGNOSTICS_PERIOD_S = 1.0
-RESULT_QOS = QoSProfile(depth=10)
-IMAGE_OUT_QOS = QoSProfile(depth=2)
 
 
 def load_perceiver(params: NodeParams) -> Any:
-    """The production model: ``Perceiver.load`` with the node's parameters.
+    """The production model: ``Perceiver.load`` with the node's parameters, warmed up (CUDA graph
+    capture and compilation happen here, not on the first command). Imported here so the
+    process pays for torch only when it configures."""
+    import torch
 
-    Imported here so that the process pays for torch only when it configures.
-    """
     from pgpt_ros.runtime import Perceiver
 
+    torch.set_num_threads(params.num_threads)
     perceiver = Perceiver.load(
         params.model_path,
         device=params.device,
@@ -60,7 +67,7 @@ def load_perceiver(params: NodeParams) -> Any:
         force_engine_rebuild=params.force_engine_rebuild,
         policy=params.policy(),
     )
-    perceiver.warmup()  # CUDA graph capture happens at configure, not on the first command
+    perceiver.warmup()
     return perceiver
 
 
@@ -81,21 +88,23 @@ class PerceptionNode(LifecycleNode):
         self.params = self._declare_parameters()
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
+        self.exit_requested = threading.Event()
         self._factory = perceiver_factory
-        self._perceiver: Any = None
-        self._lock = threading.Lock()  # guards _frame, _next_command_id, _stats
-        self._frame: Frame | None = None
+        self._answering: Answering | None = None  # the loaded model and what it answers with
+        self._server: CommandServer | None = None
+        self._lock = threading.Lock()  # guards _next_command_id, _stats, _in_flight
+        self._frames = FrameSlot()
         self._next_command_id = 1
         self._stats = Stats()
-        self._jobs: queue.Queue[Job] = queue.Queue(maxsize=self.params.command_queue_size)
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
-        # Exist only while active: the input subscriptions, the service and the diagnostics timer.
-        self._subscriptions_in: list[Any] = []
-        self._locate_service: Any = None
-        self._diagnostics_timer: Any = None
+        self._in_flight = 0
+        self._inputs: list[Any] = []  # subscriptions and the diagnostics timer, while active
+        self._image_topic = ""
+        self._outputs: dict[str, Any] = {}
         self._fast_group = MutuallyExclusiveCallbackGroup()
-        self._service_group = ReentrantCallbackGroup()  # service callbacks wait for the worker
+        self._locate = self.create_service(
+            Locate, "locate", self._on_locate, qos_profile=qos.SERVICE_QOS,
+            callback_group=ReentrantCallbackGroup(),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ parameters
 
@@ -129,57 +138,63 @@ class PerceptionNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        params = self.params
+        vision_missing = vision_messages.unavailable_reason() if params.publish_vision_msgs else ""
+        outputs = [("detections", DetectionArray, qos.RESULT_QOS),
+                   ("overlay", Image, qos.IMAGE_OUT_QOS), ("masks", Image, qos.IMAGE_OUT_QOS),
+                   ("markers", MarkerArray, qos.IMAGE_OUT_QOS),
+                   ("/diagnostics", DiagnosticArray, qos.DIAGNOSTICS_QOS)]  # fmt: skip
+        if vision_missing is None:
+            outputs += vision_messages.outputs(qos.RESULT_QOS)
         try:
-            self._perceiver = self._factory(self.params)
-        except (FileNotFoundError, ValueError) as error:
-            self.get_logger().error(f"cannot load the model: {error}")
+            perceiver = self._factory(params)
+            self._answering = Answering(
+                perceiver, lambda: self.params, self._frames, self._publish,
+                self.get_logger().warning, vision=vision_missing is None,
+            )  # fmt: skip
+            for name, msg_type, profile in outputs:
+                self._outputs[name] = self.create_lifecycle_publisher(msg_type, name, profile)
+        except Exception as error:  # any reason, logged: rclpy would swallow it
+            self.release()  # nothing half-loaded stays behind
+            self.get_logger().error(f"cannot load the model: {type(error).__name__}: {error}")
             return TransitionCallbackReturn.FAILURE
-        self._detections_pub = self.create_lifecycle_publisher(
-            DetectionArray, "detections", RESULT_QOS
+        if vision_missing:
+            self.get_logger().info(f"no vision_msgs outputs: {vision_missing}")
+        cache = perceiver.engine_dir
+        self.get_logger().info(
+            f"model loaded; head backend {perceiver.backend}"
+            + (f"; exported heads cached in {cache}" if cache else "")
         )
-        self._overlay_pub = self.create_lifecycle_publisher(Image, "overlay", IMAGE_OUT_QOS)
-        self._masks_pub = self.create_lifecycle_publisher(Image, "masks", IMAGE_OUT_QOS)
-        self._diagnostics_pub = self.create_lifecycle_publisher(
-            DiagnosticArray, "/diagnostics", RESULT_QOS
-        )
-        self.get_logger().info(f"model loaded; head backend {self._perceiver.backend}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        # Depth 1 either way (sensor data QoS keeps 5): only the newest frame is ever used.
-        reliability = {"best_effort": QoSReliabilityPolicy.BEST_EFFORT,
-                       "reliable": QoSReliabilityPolicy.RELIABLE}[self.params.image_reliability]  # fmt: skip
-        image_qos = QoSProfile(depth=1, reliability=reliability)
         image_type, image_topic = Image, "image"
         if self.params.compressed_image:
             # image_transport's convention: <base>/compressed of the base topic AFTER remapping,
             # so `-r image:=/camera/color` subscribes /camera/color/compressed.
-            image_type, image_topic = (
-                CompressedImage,
-                self.resolve_topic_name("image") + "/compressed",
-            )
-        self._subscriptions_in = [
-            self.create_subscription(
-                image_type, image_topic, self._on_image, image_qos, callback_group=self._fast_group
-            ),
-            self.create_subscription(
-                String, "command", self._on_command, RESULT_QOS, callback_group=self._fast_group
-            ),
-        ]
-        self._locate_service = self.create_service(
-            Locate, "locate", self._on_locate, callback_group=self._service_group
+            image_type = CompressedImage
+            image_topic = self.resolve_topic_name("image") + "/compressed"
+        self._image_topic = self.resolve_topic_name(image_topic)
+        answering, group = self._answering, self._fast_group
+        image_qos = qos.image_qos(self.params.image_reliability)
+        inputs = [(image_type, image_topic, self._frames.put, image_qos),
+                  (String, "command", lambda msg: self._on_command(msg, "command"), qos.COMMAND_QOS),
+                  (String, "track", self._on_track, qos.COMMAND_QOS)]  # fmt: skip
+        if self.params.use_depth:
+            inputs += [(Image, "depth", answering.on_depth, qos.image_qos("reliable")),
+                       (CameraInfo, "camera_info", answering.on_camera_info, image_qos)]  # fmt: skip
+        self._inputs = [self.create_subscription(*i, callback_group=group) for i in inputs]
+        self._inputs.append(
+            self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=group)
         )
-        self._diagnostics_timer = self.create_timer(
-            DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=self._fast_group
-        )
-        self._stop.clear()
-        self._worker = threading.Thread(target=self._work, name="pgpt-inference", daemon=True)
-        self._worker.start()
-        self.get_logger().info(f"active: listening on {self.resolve_topic_name(image_topic)}")
+        self._server = CommandServer(answering.answer, self._deliver, answering.status,
+                                     self.params.command_queue_size, idle=answering.standing_job)  # fmt: skip
+        self._server.start()
+        self.get_logger().info(f"active: listening on {self._image_topic}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.stop_serving()
+        self.stop_serving("the node is deactivating")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -187,237 +202,152 @@ class PerceptionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.stop_serving()
-        self.release()
+        self.stop_serving("the node is shutting down")
+        self.exit_requested.set()  # the process ends (pgpt_ros.ros.process frees the model)
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_serving(self) -> None:
-        """Destroys the inputs, stops the worker and answers what was still queued. Idempotent."""
-        for subscription in self._subscriptions_in:
-            self.destroy_subscription(subscription)
-        self._subscriptions_in = []
-        if self._locate_service is not None:
-            self.destroy_service(self._locate_service)
-            self._locate_service = None
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
-        self._stop.set()
-        if self._worker is not None:
-            self._worker.join()
-            self._worker = None
-        while not self._jobs.empty():
-            job = self._jobs.get_nowait()
-            self._finish(job, self._status(job, DetectionArray.BUSY, "node is shutting down"))
+    def stop_serving(self, reason: str, wait_s: float = 2.0) -> None:
+        """Stops taking commands and answers every pending one with STOPPING, waiting up to
+        ``wait_s`` for the worker to leave the model. Idempotent."""
+        for entity in self._inputs:
+            if hasattr(entity, "cancel"):  # the timer
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._inputs = []
+        if self._server is not None:
+            self._server.stop(reason, wait_s)
+            self._server = None
 
     def release(self) -> None:
         """Frees the model, the publishers and the last frame (cleanup). Idempotent."""
-        if self._perceiver is not None:
-            self._perceiver.close()
-            self._perceiver = None
-        for publisher in ("_detections_pub", "_overlay_pub", "_masks_pub", "_diagnostics_pub"):
-            if hasattr(self, publisher):
-                self.destroy_lifecycle_publisher(getattr(self, publisher))
-                delattr(self, publisher)
+        if self._answering is not None:
+            self._answering.perceiver.close()
+            self._answering = None
+        for publisher in self._outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs = {}
+        self._frames.clear()
+
+    def calls_in_flight(self) -> int:
+        """``locate`` calls whose response is not yet handed to the executor."""
         with self._lock:
-            self._frame = None
+            return self._in_flight
 
     # ------------------------------------------------------------------ inputs (never block)
 
-    def _on_image(self, msg: Image | CompressedImage) -> None:
+    def _on_command(self, msg: String, kind: str) -> None:
+        self._submit(self._new_job(msg.data, None, kind))
+
+    def _on_track(self, msg: String) -> None:
+        """A command to answer on every new frame; an empty one cancels the standing command."""
+        self._on_command(msg, "track" if msg.data.strip() else "cancel")
+
+    async def _on_locate(self, request: Locate.Request, response: Locate.Response):
         with self._lock:
-            self._frame = Frame(msg, time.monotonic(), self._stats.frames)
-            self._stats.frames += 1
-            self._stats.period_frames += 1
+            self._in_flight += 1
+        try:
+            has_image = request.image.width > 0 and len(request.image.data) > 0
+            job = self._new_job(request.command, request.image if has_image else None, "command")
+            answered: Future = Future(executor=self.executor)
+            answered.add_done_callback(lambda _: None)  # wakes the executor when it completes
+            job.on_finish.append(answered.set_result)
+            self._submit(job)
+            response.result = await answered
+            return response
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
-    def _on_command(self, msg: String) -> None:
-        self._submit(msg.data, image=None)
-
-    def _on_locate(self, request: Locate.Request, response: Locate.Response) -> Locate.Response:
-        has_image = request.image.width > 0 and len(request.image.data) > 0
-        job = self._submit(request.command, image=request.image if has_image else None)
-        job.done.wait()  # on a thread of its own group: images and commands keep flowing
-        response.result = job.result
-        return response
-
-    def _submit(self, text: str, image: Image | None) -> Job:
-        """Numbers the command and queues it, or answers at once (BAD_COMMAND, BUSY)."""
+    def _new_job(self, text: str, image: Image | None, kind: str) -> Job:
         with self._lock:
-            job = Job(self._next_command_id, text, time.monotonic(), image)
+            job = Job(self._next_command_id, text, time.monotonic(), image, kind)
             self._next_command_id += 1
             self._stats.commands += 1
-        try:
-            job.command = check_command(text, self.params.max_command_length)
-        except BadCommand as error:
-            self._finish(job, self._status(job, DetectionArray.BAD_COMMAND, str(error)))
-            return job
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            with self._lock:
-                self._stats.busy += 1
-            message = f"{self.params.command_queue_size} commands are already waiting"
-            self._finish(job, self._status(job, DetectionArray.BUSY, message))
         return job
 
-    # ------------------------------------------------------------------ the worker
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self._jobs.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                result = self._answer(job)
-            except Exception as error:  # never let the worker die: waiting callers would hang
-                message = f"{type(error).__name__}: {error}"
-                result = self._status(job, DetectionArray.INTERNAL_ERROR, message)
-            self._finish(job, result)
-
-    def _answer(self, job: Job) -> DetectionArray:
-        """Everything for one command; any failure becomes a status, never a dead worker."""
-        params = self.params
-        if job.image is not None:
-            frame = Frame(job.image, job.accepted, seq=-1)
-        else:
-            with self._lock:
-                frame = self._frame
-            if frame is None:
-                return self._status(job, DetectionArray.NO_IMAGE, "no image received yet")
-            age = time.monotonic() - frame.received
-            if age > params.max_image_age_s:
-                message = (
-                    f"newest image is {age:.2f} s old (max_image_age_s {params.max_image_age_s})"
-                )
-                return self._status(job, DetectionArray.STALE_IMAGE, message, frame)
+    def _submit(self, job: Job) -> None:
+        """Queues the job, or answers it at once (BAD_COMMAND, INACTIVE, BUSY, STOPPING)."""
+        server, answering = self._server, self._answering
+        if job.kind == "cancel":
+            if server is not None:
+                server.submit(job)
+            return
+        if server is None or answering is None:
+            message = "the node is not active; configure and activate it"
+            self._deliver(job, self._status(job, DetectionArray.INACTIVE, message))
+            return
         try:
-            if isinstance(frame.msg, CompressedImage):
-                rgb = compressed_to_rgb(frame.msg, params.max_image_side)
-            else:
-                rgb = to_rgb(frame.msg, params.max_image_side)
-        except BadImage as error:
-            return self._status(job, DetectionArray.BAD_IMAGE, str(error), frame)
-        height, width = rgb.shape[:2]
-        try:
-            perception = self._perceiver.locate(
-                rgb,
-                job.command,
-                image_id=frame.seq if frame.seq >= 0 else None,
-                policy=params.policy(),
-            )
-            found = perception.detections
-            header = frame.msg.header
-            if params.publish_masks:
-                self._masks_pub.publish(messages.instance_image(found, header, height, width))
-            if params.publish_overlay:
-                caption = f"{job.command} -> {len(found)} found"
-                overlay = from_array(draw_overlay(rgb, found, caption), header, "rgb8")
-                self._overlay_pub.publish(overlay)
-            result = messages.detection_array(
-                found,
-                header=header,
-                width=width,
-                height=height,
-                command_id=job.command_id,
-                command=job.command,
-                answer=perception.answer,
-                latency_s=time.monotonic() - job.accepted,
-            )
-        except BadCommand as error:  # e.g. more tokens than the model reads
-            return self._status(job, DetectionArray.BAD_COMMAND, str(error), frame)
-        except Exception as error:  # the model is third-party code: report, keep serving
-            message = f"model failed: {type(error).__name__}: {error}"
-            return self._status(job, DetectionArray.INTERNAL_ERROR, message, frame)
-        with self._lock:
-            self._stats.last_inference_s = perception.inference_s
-            if not frame.used and frame.seq >= 0:
-                frame.used = True
-                self._stats.frames_answered += 1
-        return result
+            job.command = check_command(job.command, self.params.max_command_length)
+        except BadCommand as error:
+            self._deliver(job, answering.status(job, DetectionArray.BAD_COMMAND, str(error)))
+            return
+        server.submit(job)
 
-    def _status(
-        self, job: Job, status: int, message: str, frame: Frame | None = None
-    ) -> DetectionArray:
-        """A non-OK answer, logged as one line; the frame's header when a frame was involved."""
-        self.get_logger().warning(
-            f"command {job.command_id} {job.command[:80]!r}: {STATUS_NAMES[status]}: {message}"
-        )
-        size: dict[str, Any] = {}
-        if frame is not None:
-            size = {"header": frame.msg.header}
-            if isinstance(frame.msg, Image):
-                size.update(width=frame.msg.width, height=frame.msg.height)
-        return messages.status_array(
-            status,
-            message,
-            command_id=job.command_id,
-            command=job.command,
-            latency_s=time.monotonic() - job.accepted,
-            **size,
-        )
+    def _status(self, job: Job, status: int, message: str) -> DetectionArray:
+        """A status answer while no model is loaded (``Answering.status`` otherwise)."""
+        self.get_logger().warning(f"command {job.command_id}: {STATUS_NAMES[status]}: {message}")
+        return messages.status_array(status, message, command_id=job.command_id,
+                                     command=job.command)  # fmt: skip
 
-    def _finish(self, job: Job, result: DetectionArray) -> None:
-        """Publishes the answer on `detections` and hands it to a waiting service call."""
-        result.latency_s = float(time.monotonic() - job.accepted)
+    # ------------------------------------------------------------------ answers
+
+    def _deliver(self, job: Job, result: DetectionArray) -> None:
+        """Answers ``job`` with ``result`` unless it is answered already; then publishes it on
+        ``detections`` (a ``locate`` caller also gets it through the job's future)."""
+        if not job.finish(result):
+            return
         with self._lock:
-            self._stats.last_latency_s = result.latency_s
-            self._stats.last_status = STATUS_NAMES[result.status]
-            self._stats.errors += result.status == DetectionArray.INTERNAL_ERROR
-        if hasattr(self, "_detections_pub"):
-            self._detections_pub.publish(result)
-        job.result = result
-        job.done.set()
+            stats = self._stats
+            if self._answering is not None:
+                stats.last_inference_s = self._answering.last_inference_s
+            stats.last_latency_s = result.latency_s
+            stats.last_status = STATUS_NAMES[result.status]
+            failed = result.status == DetectionArray.INTERNAL_ERROR
+            stats.busy += result.status == DetectionArray.BUSY
+            stats.errors += failed
+            stats.errors_in_a_row = stats.errors_in_a_row + 1 if failed else 0
+        self._publish("detections", result)
+
+    def _publish(self, name: str, msg: Any) -> None:
+        publisher = self._outputs.get(name)
+        if publisher is not None:
+            publisher.publish(msg)
 
     # ------------------------------------------------------------------ diagnostics
 
     def _publish_diagnostics(self) -> None:
+        server, answering = self._server, self._answering
         with self._lock:
-            values = diagnostic_values(self._stats, self._frame, self._jobs.qsize(),
-                                       self._perceiver.backend if self._perceiver else "")  # fmt: skip
+            values = diagnostic_values(
+                self._stats, self._frames, server.waiting if server else 0,
+                answering.perceiver.backend if answering else "",
+            )  # fmt: skip
         status = diagnostic_status(
             values,
             name=f"pgpt_ros: {self.get_fully_qualified_name()}",
             hardware_id=self.params.device,
             max_image_age_s=self.params.max_image_age_s,
+            image_topic=self._image_topic,
+            image_publishers=self.count_publishers(self._image_topic),
         )
-        self._diagnostics_pub.publish(
-            DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status])
+        self._publish(
+            "/diagnostics",
+            DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]),
         )
-
-
-def spin(node: PerceptionNode) -> int:
-    """Autostarts if asked, spins until shutdown, tears down. Returns the exit status."""
-    executor = MultiThreadedExecutor(num_threads=node.params.command_queue_size + 3)
-    executor.add_node(node)
-    try:
-        if node.params.autostart:
-            for transition in (node.trigger_configure, node.trigger_activate):
-                if transition() != TransitionCallbackReturn.SUCCESS:
-                    node.get_logger().error(f"autostart failed at {transition.__name__}")
-                    return 1
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop_serving()
-        node.release()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``perception_node [--ros-args ...]``; 2 on invalid parameters."""
-    rclpy.init(args=argv)
+    """Entry point: ``perception_node [--ros-args ...]``; 2 on invalid parameters, 1 when
+    autostart could not configure or activate it (the node logged why)."""
+    process.init(argv)
     try:
         node = PerceptionNode()
     except (ValueError, ParameterException) as error:
         rclpy.logging.get_logger(NODE_NAME).error(str(error))
         rclpy.try_shutdown()
         return 2
-    return spin(node)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,7 +28,12 @@ from pgpt_ros.model.generation import Answer, LogitsProcessor, to_answer
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 from pgpt_ros.model.preprocess import check_image
 from pgpt_ros.policy import AnswerPolicy
-from pgpt_ros.runtime.backends import HeadBackend, TorchHeads, select_head_backend
+from pgpt_ros.runtime.backends import (
+    HeadBackend,
+    TorchHeads,
+    default_engine_dir,
+    select_head_backend,
+)
 from pgpt_ros.runtime.decoder import StaticDecoder
 from pgpt_ros.runtime.frame_cache import CachedFrame, frame_key, prefix_length
 from pgpt_ros.runtime.loading import load_model
@@ -59,6 +65,9 @@ class Perceiver:
             are ``BadCommand``. The cache also holds the image prefix and ``policy``'s answer.
         cuda_graphs (bool | None): capture decoding steps in CUDA graphs; None = on CUDA.
         compile_decode (bool): torch.compile the one-token step (see ``StaticDecoder``).
+
+    Attributes:
+        engine_dir (Path | None): where ``load`` cached the exported heads (None: torch heads).
     """
 
     def __init__(
@@ -83,6 +92,7 @@ class Perceiver:
             compile_decode=compile_decode,
         )
         self._frame: CachedFrame | None = None
+        self.engine_dir: Path | None = None
 
     @classmethod
     def load(
@@ -100,10 +110,13 @@ class Perceiver:
         """Loads the model ("" = the embedded default) and picks the head backend; raises
         ValueError / FileNotFoundError / RuntimeError with a message that names the fix."""
         model = load_model(model_path, device, dtype)
+        cache = Path(engine_dir) if engine_dir else default_engine_dir()
         heads = select_head_backend(
-            head_backend, model, engine_dir=engine_dir, force_rebuild=force_engine_rebuild
+            head_backend, model, engine_dir=cache, force_rebuild=force_engine_rebuild
         )
-        return cls(model, heads, policy=policy, compile_decode=compile_decode)
+        perceiver = cls(model, heads, policy=policy, compile_decode=compile_decode)
+        perceiver.engine_dir = None if heads.name == "torch" else cache
+        return perceiver
 
     @property
     def backend(self) -> str:

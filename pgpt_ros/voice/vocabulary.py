@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from pgpt_ros.data import shapesref
+from pgpt_ros.data.shapesref import phrasing
 from pgpt_ros.voice.grammar import Alt, Expr, Grammar, Opt, Ref, Seq
 
 # How people wrap a command when they speak it; the model is trained on these forms too.
@@ -59,10 +60,10 @@ class Vocabulary:
             relations=shapesref.RELATIONS,
             extremes=shapesref.EXTREMES,
             singular_templates=_unique(
-                [t.rstrip("?") for t in shapesref._SINGULAR_TEMPLATES] + list(SPOKEN_SINGULAR)
+                [t.rstrip("?") for t in phrasing.SINGULAR_TEMPLATES] + list(SPOKEN_SINGULAR)
             ),
             plural_templates=_unique(
-                [t.rstrip("?") for t in shapesref._PLURAL_TEMPLATES] + list(SPOKEN_PLURAL)
+                [t.rstrip("?") for t in phrasing.PLURAL_TEMPLATES] + list(SPOKEN_PLURAL)
             ),
         )
 

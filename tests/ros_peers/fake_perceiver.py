@@ -18,6 +18,7 @@ from pgpt_ros.runtime import Perception, PixelDetection
 
 class FakePerceiver:
     backend = "fake"
+    engine_dir = None
 
     def __init__(self, slow_s: float = 3.0) -> None:
         self.slow_s = slow_s
@@ -50,6 +51,7 @@ class HookedPerceiver:
     def __init__(self, perceiver, slow_s: float = 3.0) -> None:
         self.perceiver = perceiver
         self.backend = perceiver.backend
+        self.engine_dir = perceiver.engine_dir
         self.slow_s = slow_s
 
     def locate(self, image, command, **kwargs):

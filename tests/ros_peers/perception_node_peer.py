@@ -4,17 +4,16 @@
 
 ``fake``: tests/ros_peers/fake_perceiver.FakePerceiver (predictable answers, starts in a second);
 ``real``: the production Perceiver.load wrapped with the same slow/explode hooks. Everything else
-is the production node and its ``spin`` (parameters, lifecycle, autostart).
+is the production node and its process (parameters, lifecycle, autostart, signals).
 """
 
 import sys
 from pathlib import Path
 
-import rclpy
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pgpt_ros.ros.perception_node import PerceptionNode, load_perceiver, spin  # noqa: E402
+from pgpt_ros.ros import process  # noqa: E402
+from pgpt_ros.ros.perception_node import PerceptionNode, load_perceiver  # noqa: E402
 from tests.ros_peers.fake_perceiver import FakePerceiver, HookedPerceiver  # noqa: E402
 
 
@@ -24,8 +23,9 @@ def main() -> int:
         factory = lambda params: FakePerceiver(slow_s)  # noqa: E731
     else:
         factory = lambda params: HookedPerceiver(load_perceiver(params), slow_s)  # noqa: E731
-    rclpy.init(args=[sys.argv[0], *sys.argv[3:]])
-    return spin(PerceptionNode(factory))
+    process.init([sys.argv[0], *sys.argv[3:]])
+    node = PerceptionNode(factory)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":
