@@ -1,6 +1,7 @@
-"""``pgpt-bench {heads,llm,node,spatial,voice} [options]``: dispatches to one benchmark, imported
-only when asked for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists
-its options. Every benchmark prints a table and writes its JSON under ``--out DIR``."""
+"""``pgpt-bench {heads,llm,node,spatial,voice,voice-latency} [options]``: dispatches to one
+benchmark, imported only when asked for (each pulls in its own heavy dependencies); ``pgpt-bench
+heads --help`` lists its options. Every benchmark prints a table and writes its JSON under
+``--out DIR``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ SUBCOMMANDS = {
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
     "node": ("pgpt_ros.bench.node", "the node under floods and a soak: answers, latency, memory"),
     "spatial": ("pgpt_ros.bench.spatial", "3D step latency per detection, 3D error, standing rate"),
-    "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor, latency"),
+    "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor"),
+    "voice-latency": ("pgpt_ros.ros.voice_latency", "end of speech -> detections, real nodes"),
 }
 
 
 def usage() -> str:
     lines = [f"usage: pgpt-bench {{{','.join(SUBCOMMANDS)}}} [options]", ""]
-    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<13} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 
