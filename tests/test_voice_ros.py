@@ -15,7 +15,7 @@ from std_msgs.msg import String
 
 from pgpt_ros.data.shapesref import ShapesRef
 from pgpt_ros.msg import DetectionArray, Transcript
-from pgpt_ros.ros.voice_latency import pair_answers
+from pgpt_ros.ros.voice_latency_bench import pair_answers
 from tests.ros_peers.harness import rgb_image, start_node, stop
 
 pytestmark = pytest.mark.ros
