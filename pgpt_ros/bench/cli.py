@@ -11,10 +11,19 @@ import sys
 SUBCOMMANDS = {
     "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
-    "node": ("pgpt_ros.ros.node_bench", "the node under floods and a soak: answers, latency, memory"),
-    "spatial": ("pgpt_ros.ros.spatial_bench", "3D step latency per detection, 3D error, standing rate"),
+    "node": (
+        "pgpt_ros.ros.node_bench",
+        "the node under floods and a soak: answers, latency, memory",
+    ),
+    "spatial": (
+        "pgpt_ros.ros.spatial_bench",
+        "3D step latency per detection, 3D error, standing rate",
+    ),
     "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor"),
-    "voice-latency": ("pgpt_ros.ros.voice_latency_bench", "end of speech -> detections, real nodes"),
+    "voice-latency": (
+        "pgpt_ros.ros.voice_latency_bench",
+        "end of speech -> detections, real nodes",
+    ),
 }
 
 
