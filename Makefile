@@ -55,6 +55,8 @@ export: setup
 bench-heads: setup
 	$(PY) -m pgpt_ros.bench.cli heads --out docs/bench
 
-# Speech recognition per engine and bias mode on the synthesised commands (docs/voice.md).
+# Speech recognition per engine and bias mode on the synthesised commands, then end of speech ->
+# detections on the real nodes (docs/voice.md). About 25 min on 2 cores.
 bench-voice: setup
 	$(PY) -m pgpt_ros.bench.cli voice --out docs/bench
+	$(PY) -m pgpt_ros.bench.cli voice-latency --out docs/bench

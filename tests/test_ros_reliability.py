@@ -207,3 +207,5 @@ def test_user_text_beyond_the_model_is_bad_command(ros_env, client, tmp_path):
         assert client.locate("find the red circle").status == DetectionArray.OK
     finally:
         assert stop(node) == 0, log.read_text()
+    # Defect 6: exported heads go to the per-user cache (here the test's), logged at start.
+    assert f"exported heads cached in {ros_env['PGPT_ROS_CACHE']}" in log.read_text()

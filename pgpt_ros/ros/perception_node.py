@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).error(str(error))
         rclpy.try_shutdown()
         return 2
-    return process.serve(node, autostart=node.params.autostart)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":

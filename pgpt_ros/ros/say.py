@@ -24,7 +24,7 @@ from std_msgs.msg import String
 from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.messages import STATUS_NAMES
-from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_QOS
+from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_READER_QOS
 from pgpt_ros.srv import Locate
 
 
@@ -97,7 +97,7 @@ def publish_command(node: Node, command: str, timeout_s: float) -> DetectionArra
         DetectionArray,
         "detections",
         lambda msg: answers.append(msg) if msg.command in expected else None,
-        RESULT_QOS,
+        RESULT_READER_QOS,
     )
     publisher = node.create_publisher(String, "command", COMMANDER_QOS)
     deadline = time.monotonic() + timeout_s
@@ -121,7 +121,7 @@ def send_recording(
     transcripts: list[Transcript] = []
     answers: list[DetectionArray] = []
     node.create_subscription(Transcript, "transcript", transcripts.append, QoSProfile(depth=10))
-    node.create_subscription(DetectionArray, "detections", answers.append, RESULT_QOS)
+    node.create_subscription(DetectionArray, "detections", answers.append, RESULT_READER_QOS)
     if not publish_recording(node, path, timeout_s):
         return None, None
     deadline = time.monotonic() + timeout_s
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(cli_args)
     if (args.command is None) == (args.wav is None):
         parser.error("give a COMMAND or --wav FILE")
-    if args.command is not None and "\x00" in args.command:
+    if any("\x00" in arg for arg in argv):  # checked before rclpy's C code cuts it there
         parser.error("the command contains a NUL character: a ROS string ends there")
     rclpy.init(args=["pgpt-say", *argv])
     try:

@@ -22,7 +22,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from pgpt_ros.msg import DetectionArray
-from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_QOS
+from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_READER_QOS
 from pgpt_ros.srv import Locate
 
 PEER = Path(__file__).parent / "perception_node_peer.py"
@@ -76,7 +76,7 @@ class Client:
         self.masks: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.subscriptions = [
-            self.node.create_subscription(msg_type, topic, store.append, RESULT_QOS)
+            self.node.create_subscription(msg_type, topic, store.append, RESULT_READER_QOS)
             for msg_type, topic, store in (
                 (DetectionArray, "detections", self.detections),
                 (Image, "overlay", self.overlays),

@@ -11,6 +11,8 @@ and signals, as a separate process on loopback DDS, driven by this process's rcl
 - deactivate: per trial, 8 ``locate`` calls in flight, then lifecycle deactivate: callers left
   without an answer, node crashes; reactivated for the next trial.
 - exit: 8 calls in flight, then one SIGINT: seconds until the process is gone, calls unanswered.
+- standing: "all shapes" on ``track`` with 30 Hz frames for N seconds: standing answers per
+  second (the node's ``track_rate_hz`` is raised to 30 so the model is the limit).
 
 Prints a table and writes ``OUT/node-<cores>cpu.json``.
 """
@@ -41,7 +43,7 @@ from pgpt_ros.msg import DetectionArray
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
 from pgpt_ros.ros.images import from_array
 from pgpt_ros.ros.messages import STATUS_NAMES
-from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_QOS
+from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_READER_QOS
 from pgpt_ros.srv import Locate
 
 ANSWER_TIMEOUT_S = 30.0
@@ -61,7 +63,9 @@ class Driver:
         self.locate = self.node.create_client(Locate, "locate")
         self.change_state = self.node.create_client(ChangeState, "/perception_node/change_state")
         self.answers: dict[str, tuple[float, DetectionArray]] = {}
-        self.node.create_subscription(DetectionArray, "detections", self._on_answer, RESULT_QOS)
+        self.node.create_subscription(
+            DetectionArray, "detections", self._on_answer, RESULT_READER_QOS
+        )
         scene = ShapesRef.scene(seed=7, width=640, height=480).image
         self.frame = from_array(np.ascontiguousarray(scene), Header(frame_id="camera"), "rgb8")
 
@@ -178,6 +182,33 @@ def soak(driver: Driver, pid: int, minutes: float) -> dict:
     }
 
 
+def standing_rate(driver: Driver, seconds: float) -> dict:
+    """Standing answers per second while 30 Hz frames arrive."""
+    track = driver.node.create_publisher(String, "track", COMMANDER_QOS)
+    stamps: set[tuple[int, int]] = set()
+
+    def on_answer(msg: DetectionArray) -> None:
+        if msg.standing and msg.status == DetectionArray.OK:
+            stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
+
+    listener = driver.node.create_subscription(
+        DetectionArray, "detections", on_answer, RESULT_READER_QOS
+    )
+    driver.spin_until(lambda: track.get_subscription_count() > 0, 10.0)
+    track.publish(String(data="all shapes"))
+    driver.spin_until(lambda: bool(stamps), 10.0)  # the first answer: the tracker is running
+    first, begin, next_frame = len(stamps), time.monotonic(), 0.0
+    while (now := time.monotonic()) - begin < seconds:
+        if now >= next_frame:
+            driver.publish_frame()
+            next_frame = now + 1 / 30
+        rclpy.spin_once(driver.node, timeout_sec=0.002)
+    track.publish(String(data=""))
+    driver.node.destroy_subscription(listener)
+    return {"seconds": seconds, "answers": len(stamps) - first,
+            "rate_hz": (len(stamps) - first) / seconds}  # fmt: skip
+
+
 def deactivations(driver: Driver, process, trials: int) -> dict:
     unanswered = crashes = 0
     for trial in tqdm(range(trials), desc="deactivate"):
@@ -219,6 +250,10 @@ def table(result: dict) -> str:
         f = result["flood"][kind]
         lines.append(f"| flood, {kind} | {f['sent']} sent, answered {f['answered']}, "
                      f"lost {f['lost']} |")  # fmt: skip
+    if "standing" in result:
+        r = result["standing"]
+        lines.append(f"| standing command, 30 Hz frames | {r['rate_hz']:.1f} answers/s "
+                     f"({r['answers']} in {r['seconds']:.0f} s) |")  # fmt: skip
     if "soak" in result:
         s = result["soak"]
         lines.append(f"| soak {s['minutes']} min | {s['commands']} commands, lost {s['lost']}, "
@@ -237,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgpt-bench node", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for the JSON")
     parser.add_argument("--soak-min", type=float, default=0.0, help="soak minutes (0: none)")
+    parser.add_argument("--standing-s", type=float, default=0.0, help="standing-rate seconds")
     parser.add_argument("--deactivate-trials", type=int, default=20)
     parser.add_argument("--exit-trials", type=int, default=5)
     parser.add_argument("--num-threads", type=int, default=1, help="the node's num_threads")
@@ -247,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         ROS_DOMAIN_ID=str(180 + os.getpid() % 40),
         FASTDDS_DEFAULT_PROFILES_FILE=str(package_file("config/fastdds_localhost.xml")),
     )
-    params = ["-p", f"num_threads:={args.num_threads}", "-p", "max_image_age_s:=5.0"]
+    params = ["-p", f"num_threads:={args.num_threads}", "-p", "max_image_age_s:=5.0",
+              "-p", "track_rate_hz:=30.0"]  # fmt: skip
     result: dict = {"num_threads": args.num_threads, "cpu_count": os.cpu_count(),
                     "load_average_1_5_15_min": os.getloadavg()}  # fmt: skip
     rclpy.init()
@@ -257,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             node = start(processes, "perception_node", params)
             wait_ready(driver, node)
             result["flood"] = flood(driver)
+            if args.standing_s > 0:
+                result["standing"] = standing_rate(driver, args.standing_s)
             if args.soak_min > 0:
                 result["soak"] = soak(driver, node.pid, args.soak_min)
             result["deactivate"] = deactivations(driver, node, args.deactivate_trials)
