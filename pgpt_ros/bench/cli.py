@@ -1,4 +1,4 @@
-"""``pgpt-bench {heads,llm,node,spatial,voice,voice-latency} [options]``: dispatches to one
+"""``pgpt-bench {heads,llm,train,node,spatial,voice,voice-latency} [options]``: dispatches to one
 benchmark, imported only when asked for (each pulls in its own heavy dependencies); ``pgpt-bench
 heads --help`` lists its options. Every benchmark prints a table and writes its JSON under
 ``--out DIR``."""
@@ -11,6 +11,7 @@ import sys
 SUBCOMMANDS = {
     "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
+    "train": ("pgpt_ros.bench.train", "one LoRA training step: time, tokens/s, MFU, peak memory"),
     "node": (
         "pgpt_ros.ros.node_bench",
         "the node under floods and a soak: answers, latency, memory",

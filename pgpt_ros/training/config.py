@@ -67,6 +67,12 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
         "threads": 2,
         "device": "cpu",  # "auto": whatever accelerate finds (GPUs under accelerate launch)
+        # GPU training (pgpt_ros.training.precision): autocast dtype ("no", "bf16", "fp16"),
+        # storage dtype of the frozen weights (null: as loaded; "bfloat16" needs autocast), and
+        # recomputing each transformer layer in the backward pass instead of storing it
+        "mixed_precision": "no",
+        "weights_dtype": None,
+        "gradient_checkpointing": False,
     },
 }
 
