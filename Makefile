@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint format train-default ablation export bench-heads bench-llm bench-llm-gpu bench-voice
+.PHONY: setup demo test lint format train-default ablation export bench-heads bench-llm bench-llm-gpu bench-voice gpu-check
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,12 @@ bench-llm: setup
 bench-llm-gpu: setup
 	$(PY) -m pgpt_ros.bench.cli llm --out docs/bench --preset llava-1.5-7b --device cuda --dtype float16
 
+# The GPU path on one CUDA GPU in at most 8 minutes (docs/performance.md), with the machine's own
+# python3: no .venv, no ROS, no network. Writes docs/bench/gpu-check-<gpu>.json; BUDGET=seconds
+# shortens it (sections that would not fit are skipped and say so).
+gpu-check:
+	python3 -m tools.gpu_check --out docs/bench $(if $(BUDGET),--budget-s $(BUDGET))
+
 # Retrain the embedded default model (docs/training.md) and regenerate the ablation (docs/ablation.md).
 # About 28 min on 2 cores (configs/default.yaml); writes the model, its log and curves in place.
 train-default: setup
@@ -49,6 +55,8 @@ export: setup
 bench-heads: setup
 	$(PY) -m pgpt_ros.bench.cli heads --out docs/bench
 
-# Speech recognition per engine and bias mode on the synthesised commands (docs/voice.md).
+# Speech recognition per engine and bias mode on the synthesised commands, then end of speech ->
+# detections on the real nodes (docs/voice.md). About 25 min on 2 cores.
 bench-voice: setup
 	$(PY) -m pgpt_ros.bench.cli voice --out docs/bench
+	$(PY) -m pgpt_ros.bench.cli voice-latency --out docs/bench

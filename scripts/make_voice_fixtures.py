@@ -12,6 +12,10 @@ detection sees a start and an end):
 - ``tests/fixtures/voice/bench/*.flac`` and ``manifest.json``: 48 commands of every ShapesRef kind
   and the phrasings the model is trained on, across 8 espeak-ng voices and 4 speeds (the benchmark
   adds noise itself, with the same seeded function, so only clean audio is committed);
+- ``tests/fixtures/voice/heldout/*.flac`` and ``manifest.json``: a second set that nothing was
+  tuned on: 40 commands as ShapesRef itself words them (drawn from random scenes, so also colour
+  on both objects of a relation and bare "the star"), put in the spoken templates, in 6 other
+  voice variants at 120-200 words per minute, plus 8 sentences that are not commands;
 - ``pgpt_ros/voice/assets/find_the_green_star.wav``: the spoken command of ``make demo``.
 
 The clips are a pure function of this script, the espeak-ng version and the seed; espeak-ng is
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgpt_ros.data.shapesref import COLOURS, EXTREMES, RELATIONS, SHAPES
+from pgpt_ros.data.shapesref import COLOURS, EXTREMES, RELATIONS, SHAPES, ShapesRef, commands_for
 from pgpt_ros.voice.audio import SAMPLE_RATE, add_noise, read_audio, write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +46,13 @@ LEAD_S, TAIL_S = 0.5, 0.8
 VOICES = ("en-us", "en-gb+m3", "en-gb-scotland", "en-gb-x-rp+f2", "en-us+f4", "en-029+m7",
           "en-gb-x-gbclan+f3", "en-gb-x-gbcwmd+m5")  # fmt: skip
 SPEEDS = (130, 150, 170, 190)  # words per minute; espeak-ng's default is 175
+HELDOUT_SEED = 19
+HELDOUT_VOICES = ("en-us+m2", "en-gb+f1", "en-gb-x-rp+m4", "en-us+klatt", "en-029+f5",
+                  "en-gb-scotland+Andy")  # fmt: skip
+HELDOUT_SPEEDS = (120, 145, 175, 200)
+NOT_COMMANDS = ("what a lovely day it is", "turn off the lights in the kitchen",
+                "how are you today", "stop", "thank you very much", "go to the charging dock",
+                "find my keys please", "the weather is nice outside")  # fmt: skip
 
 # Phrasings of the perception model's training data (ShapesRef templates) and the polite forms
 # users say; "{}" is a description such as "red circle" or "largest blue shape".
@@ -75,6 +86,25 @@ def bench_commands(count: int, rng: np.random.Generator) -> list[str]:
                 pick([f"{colour} shapes", f"{shape}s", f"{colour} {shape}s"])
             )
         commands.append(" ".join(command.split()))
+    return commands
+
+
+def heldout_commands(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` commands as ShapesRef words them for random scenes (every kind in turn), each
+    put in a random singular or plural template."""
+    by_kind: dict[str, list[str]] = {}
+    for seed in rng.integers(10_000, 20_000, size=40):
+        for expression in commands_for(ShapesRef.scene(int(seed), 640, 480)):
+            by_kind.setdefault(expression.kind, []).append(expression.command)
+    kinds = sorted(by_kind)
+    commands = []
+    for index in range(count):
+        options = by_kind[kinds[index % len(kinds)]]
+        said = options[int(rng.integers(len(options)))]
+        plural = said.startswith("all ")
+        description = said.split(" ", 1)[1]
+        templates = PLURAL if plural else SINGULAR
+        commands.append(templates[int(rng.integers(len(templates)))].format(description))
     return commands
 
 
@@ -116,6 +146,22 @@ def make_bench_set(rng: np.random.Generator, count: int = 48) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+def make_heldout_set(rng: np.random.Generator, count: int = 40) -> None:
+    folder = FIXTURES / "heldout"
+    folder.mkdir(parents=True, exist_ok=True)
+    said = [(text, True) for text in heldout_commands(count, rng)]
+    said += [(text, False) for text in NOT_COMMANDS]
+    manifest = []
+    for index, (text, command) in enumerate(said):
+        voice = HELDOUT_VOICES[index % len(HELDOUT_VOICES)]
+        speed = HELDOUT_SPEEDS[(index // 3) % len(HELDOUT_SPEEDS)]
+        name = f"{index:02d}.flac"
+        write_audio(folder / name, speak(text, voice, speed))
+        manifest.append({"file": name, "text": text, "voice": voice, "speed_wpm": speed,
+                         "command": command})  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     FIXTURES.mkdir(parents=True, exist_ok=True)
@@ -123,6 +169,7 @@ def main() -> None:
     make_test_clips(rng)
     make_bench_set(rng)
     write_audio(DEMO_CLIP, speak("find the green star", "en-us", 150))
+    make_heldout_set(np.random.default_rng(HELDOUT_SEED))
     files = [*FIXTURES.rglob("*.*"), DEMO_CLIP]
     total = sum(f.stat().st_size for f in files)
     print(f"wrote {len(files)} files, {total / 1e6:.2f} MB")

@@ -31,7 +31,7 @@ req_hash=$(cat requirements/*.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamps/pip-$req_hash" ]; then
   echo "[setup] installing requirements (first run: about a minute)"
   # One pip command for everything, so torch's pin holds for transformers, peft and accelerate.
-  "$py" -m pip install --disable-pip-version-check -q -r requirements/ml.txt -r requirements/ros.txt -r requirements/voice.txt -r requirements/dev.txt \
+  "$py" -m pip install --disable-pip-version-check -q -r requirements/torch.txt -r requirements/ml.txt -r requirements/ros.txt -r requirements/voice.txt -r requirements/dev.txt \
     2> >(grep -v "^WARNING: Location" >&2)
   rm -f "$stamps"/pip-* && touch "$stamps/pip-$req_hash"
 fi

@@ -25,9 +25,11 @@ for _ in range(os.getpid() % 100):
 
 
 def ros_environment(domain_id: int) -> dict[str, str]:
-    """The environment of one isolated ROS test run in DDS domain ``domain_id``."""
+    """The environment of one isolated ROS test run in DDS domain ``domain_id``; exported heads
+    are cached under build/ (never the user's cache)."""
     env = dict(os.environ)
     env.update(
+        PGPT_ROS_CACHE=str(REPO / "build" / "test-engine-cache"),
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
         ROS_DOMAIN_ID=str(domain_id),
         FASTDDS_DEFAULT_PROFILES_FILE=str(FASTDDS_PROFILE),
@@ -48,6 +50,7 @@ def ros_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """
     env = ros_environment(next(_domain_ids))
     for key in (
+        "PGPT_ROS_CACHE",
         "ROS_AUTOMATIC_DISCOVERY_RANGE",
         "ROS_DOMAIN_ID",
         "FASTDDS_DEFAULT_PROFILES_FILE",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pgpt_ros.bench import spatial
+from pgpt_ros.ros import spatial_bench as spatial
 
 
 def test_latency_part_writes_json_and_prints_a_table(tmp_path, capsys):

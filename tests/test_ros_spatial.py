@@ -24,10 +24,6 @@ from tests.ros_peers.harness import TIMEOUT_S, start_node, stop
 pytestmark = [
     pytest.mark.ros,
     pytest.mark.slow,
-    pytest.mark.skip(
-        reason="perception_node does not yet subscribe depth/camera_info, publish markers or take "
-        "standing commands on `track`: remove this mark once it does"
-    ),
 ]
 
 NODE_PARAMS = ("-p", "use_depth:=true", "-p", "depth_tolerance_s:=0.05",
@@ -60,6 +56,18 @@ class Scene:
         return self.truth[(answer.header.stamp.sec, answer.header.stamp.nanosec)]
 
 
+def wait_for_frames(client) -> None:
+    """Until the node's diagnostics count camera frames (the camera may start after the node)."""
+
+    def receiving() -> bool:
+        values = [
+            {kv.key: kv.value for kv in s.values} for d in client.diagnostics for s in d.status
+        ]
+        return any(int(v.get("frames_received", 0)) > 2 for v in values)
+
+    assert client.spin_until(receiving), "the node receives no camera frames"
+
+
 def boxes(detections: list[Detection]) -> np.ndarray:
     return np.array([[d.center_x - d.size_x / 2, d.center_y - d.size_y / 2,
                       d.center_x + d.size_x / 2, d.center_y + d.size_y / 2]
@@ -77,7 +85,7 @@ def test_a_fully_visible_shape_at_1_m_is_located_within_1_cm_and_drawn_with_the_
     scene = Scene(client)
     try:
         client.wait_for_node(node, log)
-        assert client.spin_until(lambda: len(scene.truth) >= 2)
+        wait_for_frames(client)
         answer = client.command("the green star")
         assert answer.status == DetectionArray.OK, answer.status_message
         truth = scene.of(answer)
@@ -111,6 +119,7 @@ def test_a_standing_command_keeps_ids_over_30_frames_of_a_moving_scene(ros_env, 
     track = client.node.create_publisher(String, "track", QoSProfile(depth=10))
     try:
         client.wait_for_node(node, log)
+        wait_for_frames(client)
         assert client.spin_until(lambda: track.get_subscription_count() > 0 and scene.truth)
         track.publish(String(data="all shapes"))
 

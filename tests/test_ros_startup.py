@@ -221,12 +221,11 @@ def test_launch_file_names_only_what_the_package_installs():
     assert len(named) == 3
     for parts in named:
         assert (REPO.joinpath(*parts)).is_file(), parts
-    # The arguments the README and docs/ros.md promise.
-    declared = {
-        call.args[0].value
-        for call in ast.walk(tree)
-        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "DeclareLaunchArgument"
-    }
+    # The arguments the README and docs/ros.md promise, each with a description.
+    [table] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and getattr(node.targets[0], "id", None) == "ARGUMENTS"]  # fmt: skip
+    declared = {key.value for key in table.keys}
+    assert all(len(value.elts) == 2 for value in table.values)  # (default, description)
     assert declared == {"image_topic", "command_topic", "params_file", "model_path", "device",
                         "use_demo_camera", "use_rviz", "use_voice", "voice_source", "voice_file",
                         "voice_engine"}  # fmt: skip

@@ -236,3 +236,54 @@ def test_demo_asks_every_kind_and_scores_boxes_against_the_truth():
     )  # fmt: skip
     assert box_score(found, truth, (0, 1)) == "0.75"  # (1.0 + 0.5) / 2
     assert box_score(found, truth, ()) == "0.00 (none expected)"
+
+
+def test_diagnostics_levels_say_what_to_look_at():
+    """ERROR after repeated model failures; WARN for a camera that publishes but delivers no frame
+    (the silent transport drop of an oversized image) and for no camera at all; else OK."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from pgpt_ros.ros.diagnostics import diagnostic_status, diagnostic_values
+    from pgpt_ros.ros.records import FrameSlot, Stats
+
+    frames, stats = FrameSlot(), Stats()
+
+    def level(publishers: int, **changes) -> tuple[bytes, str]:
+        for name, value in changes.items():
+            setattr(stats, name, value)
+        values = diagnostic_values(stats, frames, 0, "torch")
+        status = diagnostic_status(values, name="n", hardware_id="cpu", max_image_age_s=1.0,
+                                   image_topic="/image", image_publishers=publishers)  # fmt: skip
+        return status.level, status.message
+
+    assert level(0) == (DiagnosticStatus.WARN, "no publisher on /image")
+    warn, message = level(1)
+    assert warn == DiagnosticStatus.WARN and "but no frame" in message
+    frames.put(Image())
+    assert level(1) == (DiagnosticStatus.OK, "ok")
+    error, message = level(1, errors_in_a_row=3)
+    assert error == DiagnosticStatus.ERROR and "3 commands failed" in message
+    values = diagnostic_values(stats, frames, 0, "torch")
+    assert {"frames_received", "frames_used", "frames_unused"} <= set(values)
+    assert "frames_dropped" not in values  # the old name counted frames no command asked about
+
+
+def test_pgpt_say_refuses_a_nul_that_would_cut_the_command(capsys):
+    from pgpt_ros.ros.say import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["find the red\x00 circle"])
+    assert exit_info.value.code == 2 and "NUL" in capsys.readouterr().err
+
+
+def test_launch_keeps_every_network_interface_for_robots():
+    """The profile the launch file sets has the big shared-memory segment but no loopback-only
+    restriction (that belongs to tests: other machines must see the topics)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    launch = (repo / "launch" / "pgpt.launch.py").read_text()
+    assert '"fastdds_shm.xml"' in launch and "fastdds_localhost.xml" not in launch
+    robot = (repo / "config" / "fastdds_shm.xml").read_text()
+    assert "33554432" in robot and "interfaceWhiteList" not in robot
+    assert "interfaceWhiteList" in (repo / "config" / "fastdds_localhost.xml").read_text()

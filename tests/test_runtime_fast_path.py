@@ -14,10 +14,10 @@ COMMAND = "find all the red shapes"
 PHRASES = ["red circle", "red square", "red star"]
 
 
-def tiny(**overrides):
+def tiny(preset: str = "tiny", **overrides):
     torch.manual_seed(0)
     config = preset_config(
-        "tiny",
+        preset,
         image_size=32,
         vision_width=32,
         text_width=64,
@@ -259,8 +259,9 @@ def test_the_step_reads_nothing_back_to_the_host_so_it_can_be_captured(model, mo
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-def test_cuda_graph_path_equals_eager_path_on_gpu():
-    model = tiny().to("cuda")
+@pytest.mark.parametrize("preset", ["tiny", "tiny-qwen"])  # Llama; Qwen2 with grouped KV heads
+def test_cuda_graph_path_equals_eager_path_on_gpu(preset):
+    model = tiny(preset).to("cuda")
     image, force = picture(0), forced(model, COMMAND, PHRASES)
     eager = Perceiver(model, cuda_graphs=False)
     graphs = Perceiver(model, cuda_graphs=True)

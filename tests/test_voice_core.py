@@ -149,7 +149,7 @@ def test_listener_decides_per_utterance_and_says_why(segmenter, normaliser):
     assert [(t.status, t.command) for t in results] == [
         ("FORWARDED", "find the red circle"),
         ("LOW_CONFIDENCE", "find the red circle"),
-        ("NOT_A_COMMAND", "that"),
+        ("NOT_A_COMMAND", "what a lovely day"),  # cleaned words, no command
         ("FORWARDED", "find the blue star"),  # an alternative that is a command wins
         ("NOTHING_HEARD", ""),
     ]

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from builtin_interfaces.msg import Time
 from rclpy.qos import QoSProfile
 from std_msgs.msg import String
 
 from pgpt_ros.data.shapesref import ShapesRef
 from pgpt_ros.msg import DetectionArray, Transcript
+from pgpt_ros.ros.voice_latency_bench import pair_answers
 from tests.ros_peers.harness import rgb_image, start_node, stop
 
 pytestmark = pytest.mark.ros
@@ -106,3 +108,20 @@ def test_configure_fails_with_one_clear_line(ros_env, tmp_path, params, error):
     lines = log.read_text().splitlines()
     assert sum(error in line for line in lines) == 1, lines
     assert sum("cannot configure" in line for line in lines) == 1
+
+
+def test_latency_bench_pairs_each_forwarded_command_with_its_answer():
+    def heard(command: str, status: int, end: float) -> Transcript:
+        return Transcript(command=command, status=status, processing_s=0.2,
+                          end=Time(sec=int(end), nanosec=int(end % 1 * 1e9)))  # fmt: skip
+
+    transcripts = [(heard("find the red circle", Transcript.FORWARDED, 10.0), 10.5),
+                   (heard("stop", Transcript.NOT_A_COMMAND, 12.0), 12.4),
+                   (heard("all stars", Transcript.FORWARDED, 20.0), 20.6)]  # fmt: skip
+    answers = [(DetectionArray(command="all stars", latency_s=0.1), 20.8),
+               (DetectionArray(command="find the red circle", latency_s=0.1), 10.7)]  # fmt: skip
+    report = pair_answers(transcripts, answers)
+    assert (report["forwarded"], report["utterances"]) == (2, 3)
+    assert [round(row["total_s"], 3) for row in report["commands"]] == [0.7, 0.8]
+    assert [round(row["answer_s"], 3) for row in report["commands"]] == [0.2, 0.2]
+    assert round(report["parts"]["total_s"]["median"], 3) == 0.75

@@ -1,6 +1,7 @@
 """Prints the parameter table of docs/model.md: ``python -m tools.param_table``.
 
-The LLaVA-1.5-7B-shaped model is built on the meta device, so counting it allocates no weights.
+The LLaVA-1.5-7B- and LLaVA-Interleave-0.5B-shaped models are built on the meta device, so
+counting them allocates no weights.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ LORA = dict(r=8, alpha=16, dropout=0.05)
 
 
 def summaries() -> dict[str, dict[str, tuple[int, int]]]:
-    """Column title -> trainable_summary() for the four set-ups in the table."""
+    """Column title -> trainable_summary() for the five set-ups in the table."""
     tiny = build_model(preset_config("tiny"))
     freeze_vision_tower(tiny)
     columns = {"tiny, full (vision frozen)": trainable_summary(tiny)}
@@ -27,6 +28,11 @@ def summaries() -> dict[str, dict[str, tuple[int, int]]]:
     columns["7B shape, full LM (vision frozen)"] = trainable_summary(big)
     add_lora(big, **LORA)
     columns["7B shape, LoRA r=8"] = trainable_summary(big)
+    with torch.device("meta"):
+        small = build_perception_gpt(preset_config("llava-interleave-qwen-0.5b"))
+    freeze_vision_tower(small)
+    add_lora(small, **LORA)
+    columns["0.5B shape, LoRA r=8"] = trainable_summary(small)
     return columns
 
 

@@ -1,6 +1,7 @@
-"""``pgpt-bench {heads,llm,node,spatial,voice} [options]``: dispatches to one benchmark, imported
-only when asked for (each pulls in its own heavy dependencies); ``pgpt-bench heads --help`` lists
-its options. Every benchmark prints a table and writes its JSON under ``--out DIR``."""
+"""``pgpt-bench {heads,llm,train,node,spatial,voice,voice-latency} [options]``: dispatches to one
+benchmark, imported only when asked for (each pulls in its own heavy dependencies); ``pgpt-bench
+heads --help`` lists its options. Every benchmark prints a table and writes its JSON under
+``--out DIR``."""
 
 from __future__ import annotations
 
@@ -10,15 +11,26 @@ import sys
 SUBCOMMANDS = {
     "heads": ("pgpt_ros.bench.heads", "latency of the <vis> heads per backend, precision, batch"),
     "llm": ("pgpt_ros.bench.llm", "answer latency: fast path vs transformers generate vs floor"),
-    "node": ("pgpt_ros.bench.node", "the node under floods and a soak: answers, latency, memory"),
-    "spatial": ("pgpt_ros.bench.spatial", "3D step latency per detection, 3D error, standing rate"),
-    "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor, latency"),
+    "train": ("pgpt_ros.bench.train", "one LoRA training step: time, tokens/s, MFU, peak memory"),
+    "node": (
+        "pgpt_ros.ros.node_bench",
+        "the node under floods and a soak: answers, latency, memory",
+    ),
+    "spatial": (
+        "pgpt_ros.ros.spatial_bench",
+        "3D step latency per detection, 3D error, standing rate",
+    ),
+    "voice": ("pgpt_ros.bench.voice", "speech recognition: word errors, real-time factor"),
+    "voice-latency": (
+        "pgpt_ros.ros.voice_latency_bench",
+        "end of speech -> detections, real nodes",
+    ),
 }
 
 
 def usage() -> str:
     lines = [f"usage: pgpt-bench {{{','.join(SUBCOMMANDS)}}} [options]", ""]
-    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<13} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 

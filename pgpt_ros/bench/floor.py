@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from pgpt_ros.bench.common import Timer
+from pgpt_ros.model.family import vision_family
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 from pgpt_ros.runtime.frame_cache import prefix_length
 
@@ -25,7 +26,8 @@ class Shape:
     layers: int
     hidden: int
     kv_width: int  # key (= value) width per layer
-    patches: int
+    patches: int  # image tokens the LM reads
+    vision_positions: int  # positions the vision tower runs (patches, plus CLIP's class token)
     prefix_tokens: int
     command_tokens: int
     bytes_per_param: int
@@ -36,6 +38,7 @@ class Shape:
             return sum(p.numel() for p in module.parameters())
 
         text = model.backbone.config.text_config
+        vision = model.config.backbone["vision_config"]
         lm = model.language_model
         ids = model.prompt_ids(command)
         prefix = prefix_length(model, ids)
@@ -49,6 +52,7 @@ class Shape:
             hidden=text.hidden_size,
             kv_width=text.num_key_value_heads * head_dim,
             patches=model.config.num_image_tokens,
+            vision_positions=model.config.grid**2 + vision_family(vision).class_tokens,
             prefix_tokens=prefix,
             command_tokens=len(ids) - prefix,
             bytes_per_param=torch.finfo(dtype).bits // 8,
@@ -93,7 +97,7 @@ def floor(shape: Shape, machine: dict[str, float], answer_tokens: int) -> dict[s
     def pass_ms(tokens: int, context: int) -> float:
         return max(shape.lm_flops(tokens, context) / rate, shape.weight_bytes(context) / bandwidth)
 
-    vision_flops = 2 * shape.vision_params * (shape.patches + 1)
+    vision_flops = 2 * shape.vision_params * shape.vision_positions
     vision_flops += 2 * shape.projector_params * shape.patches
     new_prefill = vision_flops / rate + pass_ms(prompt, 0)
     cached_prefill = pass_ms(shape.command_tokens, shape.prefix_tokens)

@@ -3,6 +3,7 @@
     pgpt-bench llm --out docs/bench --preset tiny                              # CPU, ~1 min
     pgpt-bench llm --out DIR --preset llava-1.5-7b --device cuda --dtype float16   # a GPU
     pgpt-bench llm --out DIR --preset llava-1.5-7b --floor-only                # the floor, anywhere
+    pgpt-bench llm --out DIR --preset llava-interleave-qwen-0.5b --device cuda  # the Jetson-sized one
     (``python -m pgpt_ros.bench.llm ...`` runs the same)
 
 Random weights; every answer is forced (a logits processor picks the next token, leaving the
@@ -15,12 +16,15 @@ model's own compute untouched), so every path decodes exactly the same number of
 3. plain transformers ``generate`` answering in Shikra style (coordinates as 25 text tokens);
 4. the physical floor on this machine (``pgpt_ros.bench.floor``).
 
-Writes ``OUT/llm-<preset>-<device>.json`` and prints a table.
+Writes ``OUT/llm-<preset>-<device>.json`` and prints a table. ``--floor-only --ceilings GBPS
+TFLOPS --machine NAME`` computes the floor of a machine from its data sheet instead (the Jetson
+estimates of docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +38,7 @@ from pgpt_ros.bench.floor import Shape, floor, measure_machine
 from pgpt_ros.model import PerceptionGPT, build_model, preset_config
 from pgpt_ros.model.builder import build_perception_gpt
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
+from pgpt_ros.model.tokens import chat_format
 from pgpt_ros.runtime import AnswerPolicy, Perceiver
 from pgpt_ros.runtime.decoder import bucket
 from pgpt_ros.runtime.loading import DTYPES
@@ -43,6 +48,7 @@ OBJECT_WORDS = 3  # "the red mug": the words of a one-object answer before its <
 SHIKRA_TOKENS = 25  # a Shikra-style one-box answer written as text, EOS included
 DECODE_TOKENS = 32  # extra tokens generated to measure the per-token decode time
 IMAGE_HW = (480, 640)
+PRESETS = ("tiny", "tiny-qwen", "shapes", "llava-1.5-7b", "llava-interleave-qwen-0.5b")
 
 
 def build_bench_model(
@@ -55,8 +61,10 @@ def build_bench_model(
     config = preset_config(preset, **overrides)
     if config.vis_token_id < 0:  # a tiny preset: its own tokenizer fixes the token ids
         return build_model(config).to(device=device, dtype=dtype)
-    # The project's small tokenizer: its ids fit in a LLaVA vocabulary; only lengths matter here.
-    tokenizer = build_tiny_tokenizer()
+    # The project's small tokenizer with the family's special tokens: its ids fit in the
+    # checkpoint's vocabulary and the prompt has the family's form; only lengths matter here.
+    chat = chat_format(config.backbone["text_config"]["model_type"])
+    tokenizer = build_tiny_tokenizer(chat=chat)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -197,7 +205,7 @@ def table(result: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pgpt-bench llm", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for the JSON")
-    parser.add_argument("--preset", choices=("tiny", "shapes", "llava-1.5-7b"), default="tiny")
+    parser.add_argument("--preset", choices=PRESETS, default="tiny")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
                         help="default: float16 on CUDA, float32 on the CPU")  # fmt: skip
@@ -205,6 +213,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="fewer LM layers (a CPU-sized run of the 7B shape)")  # fmt: skip
     parser.add_argument("--floor-only", action="store_true",
                         help="count parameters on the meta device; measure only the machine")  # fmt: skip
+    parser.add_argument("--ceilings", nargs=2, type=float, metavar=("GBPS", "TFLOPS"),
+                        help="with --floor-only: copy bandwidth and matmul rate of another "
+                        "machine (e.g. a data sheet's) instead of measuring this one")  # fmt: skip
+    parser.add_argument("--machine", default="",
+                        help="name of the machine --ceilings describe (in the file name)")  # fmt: skip
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the one-token step (minutes on the first command)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5)
@@ -212,17 +225,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="min on a machine others share (their load inflates medians)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.ceilings and not args.floor_only:
+        parser.error("--ceilings describe another machine: use them with --floor-only")
+    return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure(args: argparse.Namespace) -> dict:
+    """The benchmark's result for parsed ``args`` (see ``parse_args``), without writing it."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
     dtype = DTYPES[args.dtype or ("float16" if device.type == "cuda" else "float32")]
-    if device.type == "cpu" and dtype == torch.float16:
+    if device.type == "cpu" and dtype == torch.float16 and not args.floor_only:
         raise SystemExit("float16 needs a GPU; use float32 or bfloat16 on the CPU")
     build_device = "meta" if args.floor_only else args.device
     model = build_bench_model(args.preset, build_device, dtype, args.text_layers)
@@ -244,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "shape": shape.__dict__,
     }
-    result["machine_ceilings"] = measure_machine(device, dtype)
+    if args.ceilings:
+        bandwidth, rate = args.ceilings
+        result["machine"] = {"device": args.machine or "given ceilings", "ceilings": "given"}
+        result["machine_ceilings"] = {"copy_bandwidth_GBps": bandwidth, "matmul_TFLOPs": rate}
+    else:
+        result["machine_ceilings"] = measure_machine(device, dtype)
     result["floor"] = floor(shape, result["machine_ceilings"], answer_tokens)
     if not args.floor_only:
         image = np.random.default_rng(0).integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8)
@@ -261,10 +282,24 @@ def main(argv: list[str] | None = None) -> int:
             / fast["one_object_cached_frame_ms"],
             "shikra_over_cached": hf["shikra_25_tokens_ms"] / fast["one_object_cached_frame_ms"],
         }
+    return result
+
+
+def result_name(args: argparse.Namespace) -> str:
+    """``llm-<preset>[-<n>layers]-<cpu|cuda|floor>[-compiled].json``."""
     layers = "" if args.text_layers is None else f"-{args.text_layers}layers"
-    kind = "floor" if args.floor_only else device.type + ("-compiled" if args.compile else "")
-    out = write_result(args.out, f"llm-{args.preset}{layers}-{kind}.json", result)
-    print(f"{args.preset} ({shape.layers} LM layers), {result['dtype']}, "
+    kind = "floor" if args.floor_only else torch.device(args.device).type
+    kind += "-compiled" if args.compile else ""
+    if args.machine:
+        kind += "-" + re.sub(r"[^a-z0-9]+", "-", args.machine.lower()).strip("-")
+    return f"llm-{args.preset}{layers}-{kind}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = measure(args)
+    out = write_result(args.out, result_name(args), result)
+    print(f"{args.preset} ({result['text_layers']} LM layers), {result['dtype']}, "
           f"{result['machine']['device']}")  # fmt: skip
     if "fast_path" in result:
         print(table(result))

@@ -6,7 +6,7 @@ lays samples out as tensors:
 
     input_ids, attention_mask (B, T)   prompt + answer, right-padded
     labels (B, T)                      answer ids (EOS included), IGNORE_INDEX elsewhere
-    pixel_values (B, 3, S, S)          the model input (stretched or padded), CLIP-normalised
+    pixel_values (B, 3, S, S)          the model input (stretched or padded), normalised
     target_boxes (K, 4)                normalised xyxy in the model's frame, one per answer <vis>
     target_masks (K, M, M)             share of each mask cell covered, same order
     num_targets (B,)                   objects per sample (K = sum)
@@ -68,7 +68,9 @@ class Collator:
         self.patch_geometry = patch_geometry
 
     def _pixels(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[FrameTransform]]:
-        return preprocess_images(images, self.config.image_size, self.config.resize_mode)
+        cfg = self.config
+        return preprocess_images(images, cfg.image_size, cfg.resize_mode, cfg.pixel_mean,
+                                 cfg.pixel_std)  # fmt: skip
 
     def encode(self, sample: Sample) -> tuple[list[int], list[int]]:
         """(input ids, labels) of one sample. The command is normalised as at inference

@@ -19,7 +19,7 @@ from pgpt_ros.model.image_position import ImagePosition
 from pgpt_ros.model.mask_decoder import build_mask_decoder
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
-from pgpt_ros.model.tokens import IMAGE_TOKEN, VIS_TOKEN
+from pgpt_ros.model.tokens import IMAGE_TOKEN, VIS_TOKEN, chat_format
 from pgpt_ros.model.vision_stem import ConvStem
 
 TINY_VOCAB_SIZE = 768
@@ -77,6 +77,8 @@ def build_perception_gpt(
                 grid=grid,
                 mask_size=config.mask_size,
                 sam=config.sam,
+                pixel_mean=config.pixel_mean,
+                pixel_std=config.pixel_std,
             ),
             score_head=ScoreHead(hidden_size=d, width=w),
         )
@@ -88,8 +90,10 @@ def build_model(config: PerceptionGPTConfig, *, vocab_size: int = TINY_VOCAB_SIZ
     """A PerceptionGPT with random weights (seed torch first for reproducibility), offline.
 
     The tokenizer is the project's byte-level BPE of ``vocab_size`` entries, trained here from a
-    built-in corpus; the backbone's vocabulary is set to the tokenizer's.
+    built-in corpus, with the special tokens of the language model's family; the backbone's
+    vocabulary is set to the tokenizer's.
     """
-    tokenizer = build_tiny_tokenizer(vocab_size)
+    chat = chat_format(config.backbone["text_config"]["model_type"])
+    tokenizer = build_tiny_tokenizer(vocab_size, chat=chat)
     config = with_token_ids(config, tokenizer, len(tokenizer))
     return build_perception_gpt(config, tokenizer=tokenizer).eval()

@@ -50,25 +50,33 @@ def is_model_dir(path: str | Path) -> bool:
     return config.is_file() and json.loads(config.read_text()).get("model_type") == MODEL_TYPE
 
 
-def _state_for_saving(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+def _state_for_saving(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The state dict with every name stored: a tensor shared by two names (SAM's tied positional
     matrix) is cloned for the second name, since safetensors refuses shared storage; loading
     re-ties them with each sub-model's ``tie_weights``."""
     state, seen = {}, set()
-    for name, tensor in module.state_dict().items():
+    for name, tensor in state_dict.items():
         pointer = tensor.untyped_storage().data_ptr()
         state[name] = tensor.clone() if pointer in seen else tensor.contiguous()
         seen.add(pointer)
     return state
 
 
-def save_pretrained(model: PerceptionGPT, directory: str | Path) -> None:
-    """Writes ``model`` in the layout above (the adapter layout when LoRA is injected)."""
+def save_pretrained(
+    model: PerceptionGPT,
+    directory: str | Path,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Writes ``model`` in the layout above (the adapter layout when LoRA is injected).
+
+    ``state_dict`` holds the weights to write under ``model``'s names when they are not the
+    model's own tensors (a sharded training run gathers them); default ``model.state_dict()``.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
     (directory / CONFIG_NAME).write_text(text + "\n")
-    state = _state_for_saving(model)
+    state = _state_for_saving(model.state_dict() if state_dict is None else state_dict)
     if lora.has_lora(model):
         if model.base_path is None:
             raise ValueError(
@@ -77,7 +85,10 @@ def save_pretrained(model: PerceptionGPT, directory: str | Path) -> None:
                 "LLaVA checkpoint with wrap_llava, before adding LoRA"
             )
         lora.adapter_config(model).save_pretrained(directory)
-        safetensors.torch.save_file(lora.adapter_state(model), directory / ADAPTER_WEIGHTS_NAME)
+        backbone = {k.removeprefix("backbone."): v for k, v in state.items()
+                    if k.startswith("backbone.")}  # fmt: skip
+        adapter = lora.adapter_state(model, backbone)
+        safetensors.torch.save_file(adapter, directory / ADAPTER_WEIGHTS_NAME)
         state = {n: t for n, t in state.items() if not n.startswith("backbone.")}
     safetensors.torch.save_file(state, directory / WEIGHTS_NAME)
     model.require_tokenizer().save_pretrained(directory)

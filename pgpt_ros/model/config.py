@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from transformers import LlavaConfig
 
+from pgpt_ros.model.family import image_token_count
+from pgpt_ros.model.preprocess import CLIP_MEAN, CLIP_STD
 from pgpt_ros.model.tokens import DEFAULT_PROMPT_TEMPLATE
 
 # Written into config.json so other tools can tell what the directory holds.
@@ -44,6 +46,8 @@ class PerceptionGPTConfig:
             shapes are distorted for non-square frames) or "pad" (the long side scaled to it and
             the short side padded, LLaVA's "pad" mode; the aspect ratio is kept). The pixel
             mapping of both is ``pgpt_ros.model.preprocess.FrameTransform``.
+        pixel_mean, pixel_std (tuple[float, float, float]): the vision tower's RGB normalisation
+            (CLIP's by default; SigLIP towers use 0.5 and 0.5).
         head (str): "perception" (``<vis>`` heads) or "text_coords" (the Shikra-style baseline:
             the same backbone answers with ``[x1,y1,x2,y2]`` text and has no heads).
         box_decoder (str): "query" (the ``<vis>`` state attends to the patches; trains fast) or
@@ -67,6 +71,8 @@ class PerceptionGPTConfig:
     backbone: dict[str, Any] = field(default_factory=dict)
     image_size: int = 64
     resize_mode: Literal["stretch", "pad"] = "stretch"
+    pixel_mean: tuple[float, float, float] = CLIP_MEAN
+    pixel_std: tuple[float, float, float] = CLIP_STD
     head: Literal["perception", "text_coords"] = "perception"
     box_decoder: Literal["query", "mlp"] = "query"
     mask_decoder: Literal["lite", "sam"] = "lite"
@@ -89,6 +95,8 @@ class PerceptionGPTConfig:
         self.answer_phrases = [str(p) for p in self.answer_phrases]
         if any(not p.strip() for p in self.answer_phrases):
             raise ValueError("answer_phrases must not hold an empty phrase")
+        self.pixel_mean = tuple(float(v) for v in self.pixel_mean)
+        self.pixel_std = tuple(float(v) for v in self.pixel_std)
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -99,6 +107,13 @@ class PerceptionGPTConfig:
             if vision_size != self.image_size:
                 raise ValueError(
                     f"image_size {self.image_size} differs from the vision tower's {vision_size}"
+                )
+            tokens = image_token_count(self.backbone)
+            if tokens != self.grid**2:
+                raise ValueError(
+                    f"the vision tower yields {tokens} image tokens, not a {self.grid} x "
+                    f"{self.grid} patch grid the heads can place: a tower with a class token "
+                    'needs vision_feature_select_strategy "default", one without "full"'
                 )
 
     def llava_config(self) -> LlavaConfig:
@@ -112,7 +127,7 @@ class PerceptionGPTConfig:
 
     @property
     def num_image_tokens(self) -> int:
-        """Number of projector outputs per image (CLS dropped, as LLaVA's default strategy does)."""
+        """Number of projector outputs per image: the patch grid (checked at construction)."""
         return self.grid**2
 
     @property

@@ -167,8 +167,7 @@ def greedy_decode(
 
 def _lm_step(model: PerceptionGPT, embeds: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
     """Runs (1, t, d) embeddings through the LM with the cache; returns the last state (1, d)."""
-    out = model.language_model(inputs_embeds=embeds, cache=cache, use_cache=True)
-    return out.last_hidden_state[:, -1]
+    return model.run_language_model(embeds, cache)[:, -1]
 
 
 @torch.no_grad()

@@ -2,10 +2,11 @@
 
     model = wrap_llava("/path/to/llava-1.5-7b-hf")   # then train with LoRA (pgpt_ros.training)
 
-The checkpoint's own tokenizer, chat template and vision settings are kept; only ``<vis>`` (and
-``<image>`` if missing) is added, growing the embedding tables only when the tokenizer outgrew
-them. The new rows are the mean of the old ones, deterministically, so an adapter saved against
-this checkpoint finds exactly the same frozen rows when it is loaded again.
+The checkpoint's own tokenizer, chat template, pixel normalisation and vision settings are kept
+(``pgpt_ros.model.family``: LLaVA-1.5's CLIP + Llama and LLaVA-Interleave's SigLIP + Qwen alike);
+only ``<vis>`` (and ``<image>`` if missing) is added, growing the embedding tables only when the
+tokenizer outgrew them. The new rows are the mean of the old ones, deterministically, so an
+adapter saved against this checkpoint finds exactly the same frozen rows when it is loaded again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
 from pgpt_ros.model.builder import build_perception_gpt, with_token_ids
 from pgpt_ros.model.config import PerceptionGPTConfig
+from pgpt_ros.model.family import pixel_stats, prompt_template
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 from pgpt_ros.model.tokenizer import add_perception_tokens
 
@@ -79,7 +81,8 @@ def wrap_llava(
     """Loads a local HF LLaVA directory and adds ``<vis>`` plus new random heads.
 
     Arguments:
-        llava_dir: e.g. a downloaded ``llava-hf/llava-1.5-7b-hf``.
+        llava_dir: e.g. a downloaded ``llava-hf/llava-1.5-7b-hf`` or
+            ``llava-hf/llava-interleave-qwen-0.5b-hf``.
         overrides (dict | None): ``PerceptionGPTConfig`` fields (mask size, head width, ...).
     """
     llava_dir = Path(llava_dir)
@@ -88,14 +91,21 @@ def wrap_llava(
     add_perception_tokens(tokenizer)
     if len(tokenizer) > backbone.get_input_embeddings().num_embeddings:
         resize_vocabulary(backbone, len(tokenizer), pad_to_multiple_of=64)
-    vision = backbone.config.vision_config
+    llava = backbone.config.to_dict()
+    overrides = overrides or {}
+    mean, std = pixel_stats(llava_dir, llava["vision_config"])
     fields: dict[str, Any] = dict(
-        backbone=backbone.config.to_dict(),
-        image_size=vision.image_size,
+        backbone=llava,
+        image_size=llava["vision_config"]["image_size"],
+        pixel_mean=mean,
+        pixel_std=std,
         mask_size=64,
         head_width=256,
     )
-    fields.update(overrides or {})
+    if "prompt_template" not in overrides:  # an override also stands in for a broken template
+        model_type = llava["text_config"]["model_type"]
+        fields["prompt_template"] = prompt_template(llava_dir, tokenizer, model_type)
+    fields.update(overrides)
     vocab_size = backbone.get_input_embeddings().num_embeddings
     config = with_token_ids(PerceptionGPTConfig(**fields), tokenizer, vocab_size)
     model = build_perception_gpt(config, backbone=backbone, tokenizer=tokenizer)

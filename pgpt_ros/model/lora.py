@@ -62,9 +62,12 @@ def adapter_config(model: PerceptionGPT) -> LoraConfig:
     return config
 
 
-def adapter_state(model: PerceptionGPT) -> dict[str, torch.Tensor]:
-    """The adapter's tensors (LoRA, trainable tokens, projector) under PeftModel's key names."""
-    state = get_peft_model_state_dict(model.backbone)
+def adapter_state(
+    model: PerceptionGPT, backbone_state: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """The adapter's tensors (LoRA, trainable tokens, projector) under PeftModel's key names,
+    taken from ``backbone_state`` (the backbone's state dict) when given."""
+    state = get_peft_model_state_dict(model.backbone, state_dict=backbone_state)
     return {_PEFT_PREFIX + k: v.contiguous() for k, v in state.items()}
 
 

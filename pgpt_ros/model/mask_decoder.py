@@ -17,6 +17,7 @@ Both share one tensor-only interface::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,17 +155,26 @@ class LiteMaskDecoder(nn.Module):
 class SamMaskDecoderAdapter(nn.Module):
     """transformers' SAM as the mask decoder; the LLM's token is one extra sparse prompt.
 
-    The SAM vision encoder sees the same model input (CLIP-normalised ``pixel_values``, converted
-    to SAM's normalisation and size) and stays frozen; ``image_feats`` is unused because SAM's
-    decoder was trained on its own encoder's embeddings.
+    The SAM vision encoder sees the same model input (``pixel_values`` normalised for the LLaVA
+    tower, converted to SAM's normalisation and size) and stays frozen; ``image_feats`` is unused
+    because SAM's decoder was trained on its own encoder's embeddings.
 
     Arguments:
         hidden_size (int): the LLM width d.
         sam (SamModel): a built or loaded SAM (``SamModel.from_pretrained(local_dir)``).
         mask_size (int): side M of the output logits.
+        pixel_mean, pixel_std: the normalisation of ``pixel_values`` (the LLaVA tower's).
     """
 
-    def __init__(self, *, hidden_size: int, sam: SamModel, mask_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        hidden_size: int,
+        sam: SamModel,
+        mask_size: int,
+        pixel_mean: Sequence[float] = CLIP_MEAN,
+        pixel_std: Sequence[float] = CLIP_STD,
+    ) -> None:
         super().__init__()
         self.sam = sam
         self.mask_size = mask_size
@@ -172,22 +182,21 @@ class SamMaskDecoderAdapter(nn.Module):
         width = sam.config.mask_decoder_config.hidden_size
         self.token_in = nn.Sequential(nn.LayerNorm(hidden_size), nn.Linear(hidden_size, width))
         self.sam.vision_encoder.requires_grad_(False)
-        clip_mean, clip_std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
+        mean, std = torch.tensor(pixel_mean), torch.tensor(pixel_std)
         sam_mean, sam_std = torch.tensor(SAM_MEAN), torch.tensor(SAM_STD)
-        # x_sam = (x_clip * clip_std + clip_mean - sam_mean) / sam_std = x_clip * scale + shift
-        self.register_buffer("scale", (clip_std / sam_std).reshape(1, 3, 1, 1), persistent=False)
+        # x_sam = (x * std + mean - sam_mean) / sam_std = x * scale + shift
+        self.register_buffer("scale", (std / sam_std).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer(
-            "shift", ((clip_mean - sam_mean) / sam_std).reshape(1, 3, 1, 1), persistent=False
+            "shift", ((mean - sam_mean) / sam_std).reshape(1, 3, 1, 1), persistent=False
         )
 
     @staticmethod
-    def build(config: dict, *, hidden_size: int, mask_size: int) -> SamMaskDecoderAdapter:
-        """A randomly initialised SAM of the given ``SamConfig`` dict (its attention via sdpa)."""
+    def build(config: dict, **kwargs) -> SamMaskDecoderAdapter:
+        """A randomly initialised SAM of the given ``SamConfig`` dict (its attention via sdpa);
+        ``kwargs`` are the constructor's other arguments."""
         sam_config = SamConfig(**config)
         sam_config._attn_implementation = "sdpa"
-        return SamMaskDecoderAdapter(
-            hidden_size=hidden_size, sam=SamModel(sam_config), mask_size=mask_size
-        )
+        return SamMaskDecoderAdapter(sam=SamModel(sam_config), **kwargs)
 
     def forward(
         self,
@@ -218,11 +227,21 @@ class SamMaskDecoderAdapter(nn.Module):
 
 
 def build_mask_decoder(
-    kind: str, *, hidden_size: int, width: int, grid: int, mask_size: int, sam: dict | None
+    kind: str,
+    *,
+    hidden_size: int,
+    width: int,
+    grid: int,
+    mask_size: int,
+    sam: dict | None,
+    pixel_mean: Sequence[float] = CLIP_MEAN,
+    pixel_std: Sequence[float] = CLIP_STD,
 ) -> nn.Module:
-    """The mask decoder the config names ("lite" or "sam")."""
+    """The mask decoder the config names ("lite" or "sam"; SAM converts the pixels from
+    ``pixel_mean``/``pixel_std`` to its own normalisation)."""
     if kind == "sam":
-        return SamMaskDecoderAdapter.build(sam, hidden_size=hidden_size, mask_size=mask_size)
+        return SamMaskDecoderAdapter.build(sam, hidden_size=hidden_size, mask_size=mask_size,
+                                           pixel_mean=pixel_mean, pixel_std=pixel_std)  # fmt: skip
     return LiteMaskDecoder(hidden_size=hidden_size, width=width, grid=grid, mask_size=mask_size)
 
 
@@ -237,8 +256,8 @@ def use_sam_mask_decoder(model: PerceptionGPT, sam_dir: str | Path) -> None:
             "facebook/sam-vit-base once and pass its local path"
         )
     sam = SamModel.from_pretrained(sam_dir, local_files_only=True, attn_implementation="sdpa")
-    decoder = SamMaskDecoderAdapter(
-        hidden_size=model.config.hidden_size, sam=sam, mask_size=model.config.mask_size
-    )
+    cfg = model.config
+    decoder = SamMaskDecoderAdapter(hidden_size=cfg.hidden_size, sam=sam, mask_size=cfg.mask_size,
+                                    pixel_mean=cfg.pixel_mean, pixel_std=cfg.pixel_std)  # fmt: skip
     model.mask_decoder = decoder.to(model.device, model.dtype)
     model.config = dataclasses.replace(model.config, mask_decoder="sam", sam=sam.config.to_dict())

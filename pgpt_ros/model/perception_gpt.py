@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerBase
+from transformers import Cache, LlavaForConditionalGeneration, PreTrainedTokenizerBase
 
 from pgpt_ros.model import tokens
 from pgpt_ros.model.config import PerceptionGPTConfig
@@ -95,8 +95,9 @@ class PerceptionGPT(nn.Module):
     def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[FrameTransform]]:
         """HxWx3 uint8 RGB frames -> pixel_values on the model's device and dtype, and each
         frame's ``FrameTransform`` (how to map outputs back to its pixels)."""
+        cfg = self.config
         pixels, transforms = preprocess_images(
-            images, self.config.image_size, self.config.resize_mode
+            images, cfg.image_size, cfg.resize_mode, cfg.pixel_mean, cfg.pixel_std
         )
         return pixels.to(self.device, self.dtype), transforms
 
@@ -180,10 +181,26 @@ class PerceptionGPT(nn.Module):
         """
         image_feats = self.encode_image(pixel_values)
         embeds = self.embed_inputs(input_ids, image_feats, vis_boxes)
-        out = self.language_model(
-            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids
-        )
+        out = self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
+                                  position_ids=position_ids, use_cache=False)  # fmt: skip
         return out.last_hidden_state, image_feats
+
+    def run_language_model(
+        self,
+        embeds: torch.Tensor,
+        cache: Cache,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, T, d) input embeddings through the decoder stack with a KV cache -> last-layer
+        states (B, T, d); the cache advances by T positions.
+
+        The cache is passed by position: transformers 5.24 renamed the keyword ``past_key_values``
+        to ``cache`` (the old name warns), while 5.17, still on many GPU machines, knows only the
+        old one and silently ignores the new one; the position is the same in both.
+        """
+        out = self.language_model(None, attention_mask, position_ids, cache, embeds, use_cache=True)
+        return out.last_hidden_state
 
     def decode_vis(
         self, vis_state: torch.Tensor, image_feats: torch.Tensor, pixel_values: torch.Tensor

@@ -6,8 +6,8 @@ logits come back through it. Two modes (``PerceptionGPTConfig.resize_mode``):
 
 - "stretch": both sides are scaled to the model side S; a 16:9 frame is squeezed, so shapes
   look taller than they are.
-- "pad": the long side is scaled to S and the frame is centred on an S x S canvas of CLIP's mean
-  colour (zero after normalisation), LLaVA's "pad" mode; the aspect ratio is kept.
+- "pad": the long side is scaled to S and the frame is centred on an S x S canvas of the
+  tower's mean colour (zero after normalisation), LLaVA's "pad" mode; the aspect ratio is kept.
 
 Both are one affine map per axis, ``u = (x * content / source + offset) / S``, with the content
 size and offset rounded to whole model pixels once, so the image that is drawn and the mapping
@@ -16,6 +16,7 @@ that is inverted agree exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-# CLIP's normalisation, which every LLaVA vision tower was trained with.
+# CLIP's normalisation (LLaVA-1.5's tower, and the default); SigLIP towers use 0.5 and 0.5.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 RESIZE_MODES = ("stretch", "pad")
@@ -122,11 +123,14 @@ class FrameTransform:
         return (sampled[:, 0] > 0).cpu().numpy()
 
     # ------------------------------------------------------------------------ into the model
-    def image_to_model(self, image: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 RGB -> (3, S, S) float32, bicubic resize, CLIP-normalised, padded with 0."""
+    def image_to_model(
+        self, image: np.ndarray, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD
+    ) -> np.ndarray:
+        """HxWx3 uint8 RGB -> (3, S, S) float32, bicubic resize, normalised with the vision
+        tower's RGB ``mean`` and ``std``, padded with 0 (the mean colour)."""
         check_image(image)
-        mean = np.asarray(CLIP_MEAN, np.float32)
-        std = np.asarray(CLIP_STD, np.float32)
+        mean = np.asarray(mean, np.float32)
+        std = np.asarray(std, np.float32)
         content = Image.fromarray(image).resize(
             (self.content_width, self.content_height), Image.Resampling.BICUBIC
         )
@@ -170,14 +174,19 @@ class FrameTransform:
 
 
 def preprocess_images(
-    images: list[np.ndarray], size: int, mode: str
+    images: list[np.ndarray],
+    size: int,
+    mode: str,
+    mean: Sequence[float] = CLIP_MEAN,
+    std: Sequence[float] = CLIP_STD,
 ) -> tuple[torch.Tensor, list[FrameTransform]]:
-    """HxWx3 uint8 RGB images -> (B, 3, S, S) float32 model input and each frame's transform."""
+    """HxWx3 uint8 RGB images -> (B, 3, S, S) float32 model input (normalised with ``mean`` and
+    ``std``) and each frame's transform."""
     transforms = []
     batch = []
     for image in images:
         check_image(image)
         transform = FrameTransform.fit(image.shape[1], image.shape[0], size, mode)
-        batch.append(transform.image_to_model(image))
+        batch.append(transform.image_to_model(image, mean, std))
         transforms.append(transform)
     return torch.from_numpy(np.stack(batch)), transforms

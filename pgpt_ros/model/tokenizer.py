@@ -12,14 +12,12 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from pgpt_ros.data.shapesref import command_words
 from pgpt_ros.model.tokens import (
-    BOS_TOKEN,
     DEFAULT_PROMPT_TEMPLATE,
-    EOS_TOKEN,
     IMAGE_TOKEN,
+    LLAVA_1_5,
     NOT_FOUND,
-    PAD_TOKEN,
-    UNK_TOKEN,
     VIS_TOKEN,
+    ChatFormat,
 )
 
 COLOURS = [
@@ -129,30 +127,34 @@ def _corpus() -> list[str]:
 
 
 def build_tiny_tokenizer(
-    vocab_size: int = 768, *, with_vis: bool = True
+    vocab_size: int = 768, *, with_vis: bool = True, chat: ChatFormat = LLAVA_1_5
 ) -> PreTrainedTokenizerFast:
     """Trains the byte-level BPE and wraps it for transformers, special tokens included.
 
-    ``<image>`` and ``<vis>`` are added as special tokens so no merge ever splits them;
-    ``with_vis=False`` leaves ``<vis>`` out, as in a plain LLaVA checkpoint (used by tests).
+    ``chat`` names the family whose special tokens and prompt the tokenizer carries (LLaVA-1.5's
+    ``<s>``/``</s>`` or ChatML's ``<|im_start|>``/``<|im_end|>``), so a tiny model of a family
+    meets the same prompt and end-of-answer token as a checkpoint of it. ``<image>`` and ``<vis>``
+    are added as special tokens so no merge ever splits them; ``with_vis=False`` leaves ``<vis>``
+    out, as in a plain LLaVA checkpoint (used by tests).
     """
-    specials = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN]
-    bpe = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
+    bpe = Tokenizer(models.BPE(unk_token=chat.unk))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=specials,
+        special_tokens=chat.specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    prompt = chat.prompt_template.replace(IMAGE_TOKEN, "").format(command="")
+    bpe.train_from_iterator(_corpus() + [prompt] * 4, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
-        pad_token=PAD_TOKEN,
-        bos_token=BOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        unk_token=UNK_TOKEN,
+        pad_token=chat.pad,
+        bos_token=chat.bos,
+        eos_token=chat.eos,
+        unk_token=chat.unk,
+        additional_special_tokens=list(chat.extra),
     )
     if with_vis:
         add_perception_tokens(tokenizer)

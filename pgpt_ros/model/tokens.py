@@ -19,19 +19,69 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 IMAGE_TOKEN = "<image>"
 VIS_TOKEN = "<vis>"
-PAD_TOKEN = "<pad>"
-EOS_TOKEN = "</s>"
-BOS_TOKEN = "<s>"
-UNK_TOKEN = "<unk>"
 
-# The LLaVA-1.5 conversation format, so a user's llava-1.5 checkpoint sees the prompt it was tuned on.
-DEFAULT_PROMPT_TEMPLATE = "USER: <image>\n{command} ASSISTANT:"
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """How one LLM family frames a one-turn question about an image, and its tokenizer's special
+    tokens: a checkpoint of that family sees the prompt it was tuned on, and the project's tiny
+    models of that family are built with the same tokens (``pgpt_ros.model.tokenizer``).
+
+    Attributes:
+        prompt_template (str): holds ``<image>`` once and a ``{command}`` field.
+        eos, pad (str): end of the answer; padding.
+        bos, unk (str | None): start of text and unknown token, where the family has them.
+        extra (tuple[str, ...]): further special tokens of the template (ChatML's turn markers).
+    """
+
+    prompt_template: str
+    eos: str
+    pad: str
+    bos: str | None = None
+    unk: str | None = None
+    extra: tuple[str, ...] = ()
+
+    @property
+    def specials(self) -> list[str]:
+        """Every special token, in the order a new tokenizer gives them ids."""
+        named = [self.pad, self.bos, self.eos, self.unk, *self.extra]
+        return list(dict.fromkeys(t for t in named if t is not None))
+
+
+# LLaVA-1.5 (Vicuna / Llama): "USER: <image>\n... ASSISTANT:", Llama's tokens.
+LLAVA_1_5 = ChatFormat(
+    "USER: <image>\n{command} ASSISTANT:", eos="</s>", pad="<pad>", bos="<s>", unk="<unk>"
+)
+# ChatML, as LLaVA-Interleave's Qwen checkpoints render a user turn with an image; Qwen has no
+# BOS and ends an assistant turn with <|im_end|>.
+CHATML = ChatFormat(
+    "<|im_start|>user\n<image>\n{command}<|im_end|>\n<|im_start|>assistant\n",
+    eos="<|im_end|>",
+    pad="<|endoftext|>",
+    extra=("<|im_start|>",),
+)
+# The family of a LLaVA checkpoint's language model (its text config's ``model_type``).
+CHAT_FORMATS = {"llama": LLAVA_1_5, "qwen2": CHATML}
+DEFAULT_PROMPT_TEMPLATE = LLAVA_1_5.prompt_template
 NOT_FOUND = "not found"
+
+
+def chat_format(text_model_type: str) -> ChatFormat:
+    """The chat format of a language model family; ValueError names the known ones."""
+    if text_model_type not in CHAT_FORMATS:
+        raise ValueError(
+            f"no chat format known for language model type {text_model_type!r} (known: "
+            f"{sorted(CHAT_FORMATS)}); give the model a prompt_template explicitly"
+        )
+    return CHAT_FORMATS[text_model_type]
+
+
 SEPARATOR = ","
 
 

@@ -2,7 +2,9 @@
 
 Callbacks never run the model: ``submit`` queues a job or answers it at once (BUSY when the
 queue is full, STOPPING once the server stops). The worker answers queued jobs in order with
-``answer(job)``; an exception becomes an INTERNAL_ERROR answer, never a dead worker. ``stop``
+``answer(job)``; an exception becomes an INTERNAL_ERROR answer, never a dead worker. When the
+queue is empty, the worker asks ``idle()`` for a job of its own (the standing command's next
+answer): one-shot commands always go first. ``stop``
 answers every job still waiting, and the one being computed, with STOPPING, so no caller waits
 for an answer that will never come; the worker's late result for that job is dropped
 (``Job.finish`` keeps the first answer). Plain threading, no rclpy: tested on its own.
@@ -22,27 +24,32 @@ log = logging.getLogger(__name__)
 
 # A status answer for a job: (job, status code, message) -> message.
 StatusMaker = Callable[[Job, int, str], DetectionArray]
+IDLE_POLL_S = 0.01  # how often an idle worker looks for the standing command's next answer
 
 
 class CommandServer:
     """The node's command queue and its worker.
 
     Arguments:
-        answer: computes a job's answer on the worker thread (any exception is reported).
+        answer: computes a job's answer on the worker thread (any exception is reported); None
+            means the job asks for no answer (it is not a command).
         deliver: finishes the job with an answer and publishes it if that finished it (a job
             answered STOPPING meanwhile is neither finished nor published again).
         status: builds a status answer for a job.
         queue_size (int): jobs that may wait; more are answered BUSY.
+        idle: returns a job to do when none waits, or None.
     """
 
     def __init__(
         self,
-        answer: Callable[[Job], DetectionArray],
+        answer: Callable[[Job], DetectionArray | None],
         deliver: Callable[[Job, DetectionArray], None],
         status: StatusMaker,
         queue_size: int,
+        idle: Callable[[], Job | None] = lambda: None,
     ) -> None:
         self._answer = answer
+        self._idle = idle
         self._deliver = deliver
         self._status = status
         self._jobs: queue.Queue[Job] = queue.Queue(maxsize=queue_size)
@@ -93,9 +100,11 @@ class CommandServer:
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
-                job = self._jobs.get(timeout=0.1)
+                job = self._jobs.get(timeout=IDLE_POLL_S)
             except queue.Empty:
-                continue
+                job = self._idle()
+                if job is None:
+                    continue
             with self._lock:
                 if self._stopping.is_set():
                     return  # stop() answers it
@@ -107,4 +116,5 @@ class CommandServer:
                                       f"{type(error).__name__}: {error}")  # fmt: skip
             with self._lock:
                 self._current = None
-            self._deliver(job, result)  # a no-op when stop() answered the job meanwhile
+            if result is not None:
+                self._deliver(job, result)  # a no-op when stop() answered the job meanwhile

@@ -12,26 +12,24 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from pgpt_ros.ros.records import Frame, Stats
+from pgpt_ros.ros.records import FrameSlot, Stats
 
 ERRORS_IN_A_ROW = 3
 
 
 def diagnostic_values(
-    stats: Stats, frame: Frame | None, queued: int, backend: str
+    stats: Stats, frames: FrameSlot, queued: int, backend: str
 ) -> dict[str, object]:
-    """The values of one diagnostics message; resets the image-rate window (call under the node's
-    lock, once per period)."""
-    now = time.monotonic()
-    rate = stats.period_frames / max(now - stats.period_start, 1e-6)
-    stats.period_frames, stats.period_start = 0, now
+    """The values of one diagnostics message; resets the image-rate window (call once per
+    period, with the node's lock held for ``stats``)."""
+    frame = frames.frame
     return {
         "backend": backend,
-        "image_rate_hz": f"{rate:.2f}",
-        "image_age_s": f"{now - frame.received:.3f}" if frame else "inf",
-        "frames_received": stats.frames,
-        "frames_used": stats.frames_used,
-        "frames_unused": stats.frames_unused,
+        "image_rate_hz": f"{frames.rate_hz():.2f}",
+        "image_age_s": f"{time.monotonic() - frame.received:.3f}" if frame else "inf",
+        "frames_received": frames.received,
+        "frames_used": frames.used,
+        "frames_unused": frames.unused,
         "commands": stats.commands,
         "commands_busy": stats.busy,
         "queued_commands": queued,

@@ -61,6 +61,19 @@ class NodeParams:
     publish_masks: bool = _param(True, "compute masks and publish the `masks` image", runtime=True)
     publish_overlay: bool = _param(True, "draw and publish the `overlay` image", runtime=True)
     max_image_age_s: float = _param(1.0, "older frames (since received) are STALE_IMAGE", True)
+    use_depth: bool = _param(False, "subscribe `depth` and `camera_info`: 3D positions")
+    depth_tolerance_s: float = _param(0.05, "largest depth-to-image stamp difference (s)", True)
+    depth_min_m: float = _param(0.1, "nearer depths are invalid (m)")
+    depth_max_m: float = _param(10.0, "farther depths are invalid (m)")
+    min_depth_pixels: int = _param(10, "fewest valid depths under a mask for a position", True)
+    publish_markers: bool = _param(True, "publish `markers` (MarkerArray) for rviz", True)
+    marker_points: bool = _param(False, "also draw each object's 3D points", runtime=True)
+    publish_vision_msgs: bool = _param(
+        True, "also publish vision_msgs `detections_2d`/`detections_3d` where installed"
+    )
+    track_rate_hz: float = _param(10.0, "answers per second to the standing command at most", True)
+    track_max_missed: int = _param(5, "a track ends after this many answers without it")
+    track_min_iou: float = _param(0.1, "least overlap that continues a track")
 
     def problems(self) -> list[str]:
         """Why these values cannot work, one line each (empty when they can)."""
@@ -84,6 +97,16 @@ class NodeParams:
              f"score_threshold must be in [0, 1], got {self.score_threshold}"),
             (0.0 < self.max_image_age_s <= 3600.0,
              f"max_image_age_s must be in (0, 3600] seconds, got {self.max_image_age_s}"),
+            (0.0 <= self.depth_tolerance_s <= 10.0,
+             f"depth_tolerance_s must be in [0, 10] seconds, got {self.depth_tolerance_s}"),
+            (0.0 <= self.depth_min_m < self.depth_max_m,
+             f"need 0 <= depth_min_m < depth_max_m, got {self.depth_min_m}, {self.depth_max_m}"),
+            (self.min_depth_pixels >= 1, f"min_depth_pixels must be >= 1, got {self.min_depth_pixels}"),
+            (0.0 < self.track_rate_hz <= 1000.0,
+             f"track_rate_hz must be in (0, 1000], got {self.track_rate_hz}"),
+            (self.track_max_missed >= 1, f"track_max_missed must be >= 1, got {self.track_max_missed}"),
+            (0.0 <= self.track_min_iou <= 1.0,
+             f"track_min_iou must be in [0, 1], got {self.track_min_iou}"),
             (self.model_path == self.model_path.strip(),
              f"model_path has leading or trailing spaces: {self.model_path!r}"),
         ]  # fmt: skip

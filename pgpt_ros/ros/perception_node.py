@@ -10,7 +10,10 @@ status that says why not (BUSY when the queue is full, STOPPING when the node st
 INACTIVE when it is not active), published on ``detections`` and returned to a ``locate`` caller.
 ``locate`` is served by a coroutine that waits without holding an executor thread, and the service
 lives as long as the node, so stopping never races a response. Answers carry the source image's
-header; boxes and masks are in its pixels.
+header; boxes and masks are in its pixels. With ``use_depth``, ``depth`` and ``camera_info``
+give each detection a 3D position (``markers`` and vision_msgs outputs for rviz); a command on
+``track`` becomes the standing command, answered again on each new frame with track ids (an empty
+one cancels it). What the worker does per job is ``answering.Answering``.
 """
 
 from __future__ import annotations
@@ -27,19 +30,19 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
 
 from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.msg import DetectionArray
-from pgpt_ros.ros import messages, process, qos
+from pgpt_ros.ros import messages, process, qos, vision_messages
+from pgpt_ros.ros.answering import Answering
 from pgpt_ros.ros.command_server import CommandServer
 from pgpt_ros.ros.diagnostics import diagnostic_status, diagnostic_values
-from pgpt_ros.ros.images import BadImage, frame_to_rgb, from_array
 from pgpt_ros.ros.messages import STATUS_NAMES
-from pgpt_ros.ros.overlay import draw_overlay
 from pgpt_ros.ros.params import NodeParams, describe
-from pgpt_ros.ros.records import Frame, Job, Stats
+from pgpt_ros.ros.records import FrameSlot, Job, Stats
 from pgpt_ros.srv import Locate
 
 NODE_NAME = "perception_node"
@@ -87,10 +90,10 @@ class PerceptionNode(LifecycleNode):
         self.add_post_set_parameters_callback(self._apply_parameters)
         self.exit_requested = threading.Event()
         self._factory = perceiver_factory
-        self._perceiver: Any = None
+        self._answering: Answering | None = None  # the loaded model and what it answers with
         self._server: CommandServer | None = None
-        self._lock = threading.Lock()  # guards _frame, _next_command_id, _stats, _in_flight
-        self._frame: Frame | None = None
+        self._lock = threading.Lock()  # guards _next_command_id, _stats, _in_flight
+        self._frames = FrameSlot()
         self._next_command_id = 1
         self._stats = Stats()
         self._in_flight = 0
@@ -135,22 +138,31 @@ class PerceptionNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        params = self.params
+        vision_missing = vision_messages.unavailable_reason() if params.publish_vision_msgs else ""
+        outputs = [("detections", DetectionArray, qos.RESULT_QOS),
+                   ("overlay", Image, qos.IMAGE_OUT_QOS), ("masks", Image, qos.IMAGE_OUT_QOS),
+                   ("markers", MarkerArray, qos.IMAGE_OUT_QOS),
+                   ("/diagnostics", DiagnosticArray, qos.DIAGNOSTICS_QOS)]  # fmt: skip
+        if vision_missing is None:
+            outputs += vision_messages.outputs(qos.RESULT_QOS)
         try:
-            self._perceiver = self._factory(self.params)
-            for name, msg_type, profile in (
-                ("detections", DetectionArray, qos.RESULT_QOS),
-                ("overlay", Image, qos.IMAGE_OUT_QOS),
-                ("masks", Image, qos.IMAGE_OUT_QOS),
-                ("/diagnostics", DiagnosticArray, qos.DIAGNOSTICS_QOS),
-            ):
+            perceiver = self._factory(params)
+            self._answering = Answering(
+                perceiver, lambda: self.params, self._frames, self._publish,
+                self.get_logger().warning, vision=vision_missing is None,
+            )  # fmt: skip
+            for name, msg_type, profile in outputs:
                 self._outputs[name] = self.create_lifecycle_publisher(msg_type, name, profile)
         except Exception as error:  # any reason, logged: rclpy would swallow it
             self.release()  # nothing half-loaded stays behind
             self.get_logger().error(f"cannot load the model: {type(error).__name__}: {error}")
             return TransitionCallbackReturn.FAILURE
-        cache = self._perceiver.engine_dir
+        if vision_missing:
+            self.get_logger().info(f"no vision_msgs outputs: {vision_missing}")
+        cache = perceiver.engine_dir
         self.get_logger().info(
-            f"model loaded; head backend {self._perceiver.backend}"
+            f"model loaded; head backend {perceiver.backend}"
             + (f"; exported heads cached in {cache}" if cache else "")
         )
         return TransitionCallbackReturn.SUCCESS
@@ -163,25 +175,20 @@ class PerceptionNode(LifecycleNode):
             image_type = CompressedImage
             image_topic = self.resolve_topic_name("image") + "/compressed"
         self._image_topic = self.resolve_topic_name(image_topic)
-        group = self._fast_group
-        self._inputs = [
-            self.create_subscription(
-                image_type,
-                image_topic,
-                self._on_image,
-                qos.image_qos(self.params.image_reliability),
-                callback_group=group,
-            ),  # fmt: skip
-            self.create_subscription(
-                String, "command", self._on_command, qos.COMMAND_QOS, callback_group=group
-            ),  # fmt: skip
-            self.create_timer(
-                DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=group
-            ),  # fmt: skip
-        ]
-        self._server = CommandServer(
-            self._answer, self._deliver, self._status, self.params.command_queue_size
+        answering, group = self._answering, self._fast_group
+        image_qos = qos.image_qos(self.params.image_reliability)
+        inputs = [(image_type, image_topic, self._frames.put, image_qos),
+                  (String, "command", lambda msg: self._on_command(msg, "command"), qos.COMMAND_QOS),
+                  (String, "track", self._on_track, qos.COMMAND_QOS)]  # fmt: skip
+        if self.params.use_depth:
+            inputs += [(Image, "depth", answering.on_depth, qos.image_qos("reliable")),
+                       (CameraInfo, "camera_info", answering.on_camera_info, image_qos)]  # fmt: skip
+        self._inputs = [self.create_subscription(*i, callback_group=group) for i in inputs]
+        self._inputs.append(
+            self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=group)
         )
+        self._server = CommandServer(answering.answer, self._deliver, answering.status,
+                                     self.params.command_queue_size, idle=answering.standing_job)  # fmt: skip
         self._server.start()
         self.get_logger().info(f"active: listening on {self._image_topic}")
         return super().on_activate(state)
@@ -199,8 +206,9 @@ class PerceptionNode(LifecycleNode):
         self.exit_requested.set()  # the process ends (pgpt_ros.ros.process frees the model)
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_serving(self, reason: str) -> None:
-        """Stops taking commands and answers every pending one with STOPPING. Idempotent."""
+    def stop_serving(self, reason: str, wait_s: float = 2.0) -> None:
+        """Stops taking commands and answers every pending one with STOPPING, waiting up to
+        ``wait_s`` for the worker to leave the model. Idempotent."""
         for entity in self._inputs:
             if hasattr(entity, "cancel"):  # the timer
                 self.destroy_timer(entity)
@@ -208,19 +216,18 @@ class PerceptionNode(LifecycleNode):
                 self.destroy_subscription(entity)
         self._inputs = []
         if self._server is not None:
-            self._server.stop(reason)
+            self._server.stop(reason, wait_s)
             self._server = None
 
     def release(self) -> None:
         """Frees the model, the publishers and the last frame (cleanup). Idempotent."""
-        if self._perceiver is not None:
-            self._perceiver.close()
-            self._perceiver = None
+        if self._answering is not None:
+            self._answering.perceiver.close()
+            self._answering = None
         for publisher in self._outputs.values():
             self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
-        with self._lock:
-            self._frame = None
+        self._frames.clear()
 
     def calls_in_flight(self) -> int:
         """``locate`` calls whose response is not yet handed to the executor."""
@@ -229,24 +236,19 @@ class PerceptionNode(LifecycleNode):
 
     # ------------------------------------------------------------------ inputs (never block)
 
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        with self._lock:
-            stats = self._stats
-            if self._frame is not None and not self._frame.used:
-                stats.frames_unused += 1
-            self._frame = Frame(msg, time.monotonic(), stats.frames)
-            stats.frames += 1
-            stats.period_frames += 1
+    def _on_command(self, msg: String, kind: str) -> None:
+        self._submit(self._new_job(msg.data, None, kind))
 
-    def _on_command(self, msg: String) -> None:
-        self._submit(self._new_job(msg.data, None))
+    def _on_track(self, msg: String) -> None:
+        """A command to answer on every new frame; an empty one cancels the standing command."""
+        self._on_command(msg, "track" if msg.data.strip() else "cancel")
 
     async def _on_locate(self, request: Locate.Request, response: Locate.Response):
         with self._lock:
             self._in_flight += 1
         try:
             has_image = request.image.width > 0 and len(request.image.data) > 0
-            job = self._new_job(request.command, request.image if has_image else None)
+            job = self._new_job(request.command, request.image if has_image else None, "command")
             answered: Future = Future(executor=self.executor)
             answered.add_done_callback(lambda _: None)  # wakes the executor when it completes
             job.on_finish.append(answered.set_result)
@@ -257,88 +259,38 @@ class PerceptionNode(LifecycleNode):
             with self._lock:
                 self._in_flight -= 1
 
-    def _new_job(self, text: str, image: Image | None) -> Job:
+    def _new_job(self, text: str, image: Image | None, kind: str) -> Job:
         with self._lock:
-            job = Job(self._next_command_id, text, time.monotonic(), image)
+            job = Job(self._next_command_id, text, time.monotonic(), image, kind)
             self._next_command_id += 1
             self._stats.commands += 1
         return job
 
     def _submit(self, job: Job) -> None:
         """Queues the job, or answers it at once (BAD_COMMAND, INACTIVE, BUSY, STOPPING)."""
-        server = self._server
+        server, answering = self._server, self._answering
+        if job.kind == "cancel":
+            if server is not None:
+                server.submit(job)
+            return
+        if server is None or answering is None:
+            message = "the node is not active; configure and activate it"
+            self._deliver(job, self._status(job, DetectionArray.INACTIVE, message))
+            return
         try:
             job.command = check_command(job.command, self.params.max_command_length)
         except BadCommand as error:
-            self._deliver(job, self._status(job, DetectionArray.BAD_COMMAND, str(error)))
+            self._deliver(job, answering.status(job, DetectionArray.BAD_COMMAND, str(error)))
             return
-        if server is None:
-            message = "the node is not active; configure and activate it"
-            self._deliver(job, self._status(job, DetectionArray.INACTIVE, message))
-        else:
-            server.submit(job)
+        server.submit(job)
 
-    # ------------------------------------------------------------------ the worker
+    def _status(self, job: Job, status: int, message: str) -> DetectionArray:
+        """A status answer while no model is loaded (``Answering.status`` otherwise)."""
+        self.get_logger().warning(f"command {job.command_id}: {STATUS_NAMES[status]}: {message}")
+        return messages.status_array(status, message, command_id=job.command_id,
+                                     command=job.command)  # fmt: skip
 
-    def _answer(self, job: Job) -> DetectionArray:
-        """Everything for one command (on the worker thread); failures become a status."""
-        params = self.params
-        if job.image is not None:
-            frame = Frame(job.image, job.accepted, seq=-1)
-        else:
-            with self._lock:
-                frame = self._frame
-                if frame is not None and not frame.used:  # taken: no longer "unused"
-                    frame.used = True
-                    self._stats.frames_used += 1
-            if frame is None:
-                return self._status(job, DetectionArray.NO_IMAGE, "no image received yet")
-            age = time.monotonic() - frame.received
-            if age > params.max_image_age_s:
-                message = (
-                    f"newest image is {age:.2f} s old (max_image_age_s {params.max_image_age_s})"
-                )
-                return self._status(job, DetectionArray.STALE_IMAGE, message, frame)
-        try:
-            rgb = frame_to_rgb(frame.msg, params.max_image_side)
-        except BadImage as error:
-            return self._status(job, DetectionArray.BAD_IMAGE, str(error), frame)
-        try:
-            perception = self._perceiver.locate(
-                rgb, job.command, image_id=frame.seq if frame.seq >= 0 else None,
-                policy=params.policy(),
-            )  # fmt: skip
-        except BadCommand as error:  # e.g. more tokens than the model reads
-            return self._status(job, DetectionArray.BAD_COMMAND, str(error), frame)
-        found, header = perception.detections, frame.msg.header
-        height, width = rgb.shape[:2]
-        if params.publish_masks:
-            self._publish("masks", messages.instance_image(found, header, height, width))
-        if params.publish_overlay:
-            caption = f"{job.command} -> {len(found)} found"
-            self._publish("overlay", from_array(draw_overlay(rgb, found, caption), header, "rgb8"))
-        with self._lock:
-            self._stats.last_inference_s = perception.inference_s
-        return messages.detection_array(
-            found, header=header, width=width, height=height, command_id=job.command_id,
-            command=job.command, answer=perception.answer, latency_s=0.0,
-        )  # fmt: skip
-
-    def _status(
-        self, job: Job, status: int, message: str, frame: Frame | None = None
-    ) -> DetectionArray:
-        """A non-OK answer, logged as one line; the frame's header when a frame was involved."""
-        self.get_logger().warning(
-            f"command {job.command_id} {job.command[:80]!r}: {STATUS_NAMES[status]}: {message}"
-        )
-        size: dict[str, Any] = {}
-        if frame is not None:
-            size = {"header": frame.msg.header}
-            if isinstance(frame.msg, Image):
-                size.update(width=frame.msg.width, height=frame.msg.height)
-        return messages.status_array(
-            status, message, command_id=job.command_id, command=job.command, **size
-        )
+    # ------------------------------------------------------------------ answers
 
     def _deliver(self, job: Job, result: DetectionArray) -> None:
         """Answers ``job`` with ``result`` unless it is answered already; then publishes it on
@@ -347,6 +299,8 @@ class PerceptionNode(LifecycleNode):
             return
         with self._lock:
             stats = self._stats
+            if self._answering is not None:
+                stats.last_inference_s = self._answering.last_inference_s
             stats.last_latency_s = result.latency_s
             stats.last_status = STATUS_NAMES[result.status]
             failed = result.status == DetectionArray.INTERNAL_ERROR
@@ -363,11 +317,11 @@ class PerceptionNode(LifecycleNode):
     # ------------------------------------------------------------------ diagnostics
 
     def _publish_diagnostics(self) -> None:
-        server = self._server
+        server, answering = self._server, self._answering
         with self._lock:
             values = diagnostic_values(
-                self._stats, self._frame, server.waiting if server else 0,
-                self._perceiver.backend if self._perceiver else "",
+                self._stats, self._frames, server.waiting if server else 0,
+                answering.perceiver.backend if answering else "",
             )  # fmt: skip
         status = diagnostic_status(
             values,
@@ -393,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).error(str(error))
         rclpy.try_shutdown()
         return 2
-    return process.serve(node, autostart=node.params.autostart)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":

@@ -25,18 +25,63 @@ class Frame:
     used: bool = False
 
 
+class FrameSlot:
+    """The latest camera frame (callbacks replace it, the worker takes it) and the frame counters:
+    received, used (taken to the model at least once), unused (replaced before any command)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.frame: Frame | None = None
+        self.received = self.used = self.unused = self.period = 0
+        self.period_start = time.monotonic()
+
+    def put(self, msg: Image | CompressedImage) -> None:
+        with self._lock:
+            if self.frame is not None and not self.frame.used:
+                self.unused += 1
+            self.frame = Frame(msg, time.monotonic(), self.received)
+            self.received += 1
+            self.period += 1
+
+    def take(self) -> Frame | None:
+        """The latest frame, now counted as used."""
+        with self._lock:
+            frame = self.frame
+            if frame is not None and not frame.used:
+                frame.used = True
+                self.used += 1
+            return frame
+
+    def rate_hz(self) -> float:
+        """Frames per second since the last call."""
+        with self._lock:
+            now = time.monotonic()
+            rate = self.period / max(now - self.period_start, 1e-6)
+            self.period, self.period_start = 0, now
+            return rate
+
+    def clear(self) -> None:
+        with self._lock:
+            self.frame = None
+
+
 @dataclass
 class Job:
-    """One command, from the topic or a ``locate`` call, answered exactly once.
+    """One command, from the topic, a ``locate`` call or the standing command, answered exactly
+    once.
 
     ``finish`` keeps the first answer and drops any later one: a command answered STOPPING while
     the worker still computes it is not answered again when the worker returns.
+
+    ``kind``: "command" (one-shot), "track" (becomes the standing command, answered as its first
+    answer), "cancel" (ends the standing command; no answer) or "standing" (one answer of it).
     """
 
     command_id: int
     command: str
     accepted: float  # time.monotonic()
     image: Image | None = None  # from a Locate request; None = the latest frame
+    kind: str = "command"
     result: DetectionArray | None = None
     on_finish: list[Callable[[DetectionArray], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -56,11 +101,8 @@ class Job:
 
 @dataclass
 class Stats:
-    """Counters and the last answer's timings, for diagnostics."""
+    """Command counters and the last answer's timings, for diagnostics."""
 
-    frames: int = 0
-    frames_used: int = 0  # frames at least one command was taken to the model with
-    frames_unused: int = 0  # frames replaced by a newer one before any command used them
     commands: int = 0
     busy: int = 0
     errors: int = 0
@@ -68,5 +110,3 @@ class Stats:
     last_latency_s: float = 0.0
     last_inference_s: float = 0.0
     last_status: str = ""
-    period_frames: int = 0
-    period_start: float = field(default_factory=time.monotonic)

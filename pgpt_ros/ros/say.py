@@ -21,8 +21,10 @@ from rclpy.qos import QoSProfile
 from rclpy.utilities import remove_ros_args
 from std_msgs.msg import String
 
+from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.messages import STATUS_NAMES
+from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_READER_QOS
 from pgpt_ros.srv import Locate
 
 
@@ -84,15 +86,20 @@ def call_locate(node: Node, command: str, timeout_s: float) -> DetectionArray | 
 
 
 def publish_command(node: Node, command: str, timeout_s: float) -> DetectionArray | None:
-    """Publishes on `command` and returns the first `detections` message for that command."""
+    """Publishes on `command` with the commander QoS and returns the first `detections` message
+    for that command (the node answers with the normalised text, or the raw one if it refused it)."""
     answers: list[DetectionArray] = []
+    try:
+        expected = {command, normalize_command(command)}
+    except BadCommand:
+        expected = {command}
     node.create_subscription(
         DetectionArray,
         "detections",
-        lambda msg: answers.append(msg) if msg.command == command.strip() else None,
-        QoSProfile(depth=10),
+        lambda msg: answers.append(msg) if msg.command in expected else None,
+        RESULT_READER_QOS,
     )
-    publisher = node.create_publisher(String, "command", QoSProfile(depth=10))
+    publisher = node.create_publisher(String, "command", COMMANDER_QOS)
     deadline = time.monotonic() + timeout_s
     while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
@@ -114,7 +121,7 @@ def send_recording(
     transcripts: list[Transcript] = []
     answers: list[DetectionArray] = []
     node.create_subscription(Transcript, "transcript", transcripts.append, QoSProfile(depth=10))
-    node.create_subscription(DetectionArray, "detections", answers.append, QoSProfile(depth=10))
+    node.create_subscription(DetectionArray, "detections", answers.append, RESULT_READER_QOS)
     if not publish_recording(node, path, timeout_s):
         return None, None
     deadline = time.monotonic() + timeout_s
@@ -149,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(cli_args)
     if (args.command is None) == (args.wav is None):
         parser.error("give a COMMAND or --wav FILE")
+    if any("\x00" in arg for arg in argv):  # checked before rclpy's C code cuts it there
+        parser.error("the command contains a NUL character: a ROS string ends there")
     rclpy.init(args=["pgpt-say", *argv])
     try:
         node = rclpy.create_node("pgpt_say")

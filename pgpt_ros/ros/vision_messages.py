@@ -94,3 +94,14 @@ def detection_3d_array(header: Header, detections: Sequence[Detection]) -> Any:
         item.bbox.size = detection.extent
         out.detections.append(item)
     return out
+
+
+def outputs(profile: Any) -> list[tuple[str, Any, Any]]:
+    """(topic, message type, QoS) of the vision_msgs outputs; call only when
+    ``unavailable_reason()`` is None."""
+    from vision_msgs.msg import Detection2DArray, Detection3DArray
+
+    return [
+        ("detections_2d", Detection2DArray, profile),
+        ("detections_3d", Detection3DArray, profile),
+    ]

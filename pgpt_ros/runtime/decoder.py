@@ -32,6 +32,18 @@ from pgpt_ros.runtime.cuda_graphs import CapturedStep
 BUCKETS = (1, 8, 16, 32, 64, 128, 256)
 
 
+def rewind(cache: StaticCache, tokens: int) -> None:
+    """Moves every layer's write position back by ``tokens``: the slots keep their values until
+    later tokens overwrite them, and the attention mask hides them until then.
+
+    In place on the device counter, so a captured graph's addresses stay valid. transformers 5.24's
+    ``StaticCache.crop(-tokens)`` does the same, but 5.17's static layers have no ``crop``; both
+    keep the position in ``cumulative_length``.
+    """
+    for layer in cache.layers:
+        layer.cumulative_length.sub_(tokens)
+
+
 def bucket(length: int) -> int:
     """The smallest bucket that holds ``length`` tokens."""
     for size in BUCKETS:
@@ -104,7 +116,7 @@ class StaticDecoder:
         """Forgets positions from ``length`` on; their slots are overwritten by later tokens."""
         if not 0 <= length <= self.length:
             raise ValueError(f"cannot truncate a cache of {self.length} positions to {length}")
-        self.cache.crop(length - self.length)
+        rewind(self.cache, self.length - length)
         self.length = length
 
     @torch.inference_mode()
@@ -147,14 +159,7 @@ class StaticDecoder:
         unseen = self._key_index[None, :] > positions[:, None]  # (T, L): future or stale slots
         mask = torch.zeros(unseen.shape, dtype=embeds.dtype, device=embeds.device)
         mask = mask.masked_fill(unseen, torch.finfo(embeds.dtype).min)[None, None]
-        out = self.model.language_model(
-            inputs_embeds=embeds,
-            attention_mask=mask,
-            position_ids=positions[None],
-            cache=self.cache,
-            use_cache=True,
-        )
-        return out.last_hidden_state
+        return self.model.run_language_model(embeds, self.cache, mask, positions[None])
 
     def _feed(self, embeds: torch.Tensor) -> torch.Tensor:
         """Appends (1, t, d) to the cache, padded to a bucket; returns the last real state (1, d)."""
@@ -168,14 +173,14 @@ class StaticDecoder:
         if self.use_graphs:
             if size not in self._graphs:
                 self._graphs[size] = CapturedStep(
-                    step, embeds, lambda: self.cache.crop(-size), self._pool
+                    step, embeds, lambda: rewind(self.cache, size), self._pool
                 )
             hidden = self._graphs[size](embeds)
         else:
             hidden = step(embeds)
         # The padded tail was written to the cache; moving the counter back makes later tokens
         # overwrite it, and the mask hides it until then.
-        self.cache.crop(real - size)
+        rewind(self.cache, size - real)
         self.length += real
         return hidden[:, real - 1]
 

@@ -70,6 +70,12 @@ DEFAULTS: dict[str, Any] = {
         # in the training process, between steps)
         "data_workers": 0,
         "device": "cpu",  # "auto": whatever accelerate finds (GPUs under accelerate launch)
+        # GPU training (pgpt_ros.training.precision): autocast dtype ("no", "bf16", "fp16"),
+        # storage dtype of the frozen weights (null: as loaded; "bfloat16" needs autocast), and
+        # recomputing each transformer layer in the backward pass instead of storing it
+        "mixed_precision": "no",
+        "weights_dtype": None,
+        "gradient_checkpointing": False,
     },
 }
 

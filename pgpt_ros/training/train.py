@@ -37,6 +37,7 @@ from pgpt_ros.evaluate import evaluate
 from pgpt_ros.model import PerceptionGPT, save_pretrained
 from pgpt_ros.model.parameters import trainable_summary
 from pgpt_ros.runtime import AnswerPolicy, Perceiver
+from pgpt_ros.training import precision
 from pgpt_ros.training.build import build_objective
 from pgpt_ros.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from pgpt_ros.training.config import load_config
@@ -59,17 +60,25 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
           checkpoint_dir: Path | None = None, resume: bool = False,
           progress: bool = True) -> dict:  # fmt: skip
     """Runs the configured training; writes the model, log and curve; returns the log."""
-    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate import Accelerator, DistributedDataParallelKwargs, DistributedType
 
     tr = config["train"]
     torch.set_num_threads(tr["threads"])
     # A batch without any <vis> (all "not found") leaves the heads unused: DDP must allow that.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    accelerator = Accelerator(cpu=tr["device"] == "cpu", kwargs_handlers=[ddp])
+    accelerator = Accelerator(cpu=tr["device"] == "cpu", mixed_precision=precision.autocast_mode(tr),
+                              kwargs_handlers=[ddp])  # fmt: skip
+    sharded = accelerator.distributed_type == DistributedType.FSDP
+    if sharded and tr["checkpoint_every"] < tr["steps"]:
+        raise ValueError(
+            "under FSDP this loop writes only the final model (its checkpoints assume whole "
+            "parameters); set train.checkpoint_every to train.steps or use DDP"
+        )
     checkpoint_dir = checkpoint_dir or Path("out/checkpoints") / out.name
     log_dir = log_dir or Path("out/logs") / out.name
     stages, val_samples = build_data(config)
     objective = build_objective(config, answer_phrases(config, stages))
+    precision.configure(objective, tr)
     optimizer = make_optimizer(objective, tr)
     # CPU time beside wall time: on a machine other jobs share, the process's CPU seconds say
     # what the run costs (with one thread, about the wall time an idle core would take).
@@ -128,8 +137,9 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
                       flush=True)  # fmt: skip
             running, count = {}, 0
         if accelerator.is_main_process and (step % tr["eval_every"] == 0 or step == tr["steps"]):
-            result = validate(model, val_samples[: tr["eval_size"]], step,
-                              tr["eval_max_new_tokens"])  # fmt: skip
+            with accelerator.autocast():  # frozen half-precision weights meet float32 heads
+                result = validate(model, val_samples[: tr["eval_size"]], step,
+                                  tr["eval_max_new_tokens"])  # fmt: skip
             log["validation"].append(result)
             v = result["overall"]
             tqdm.write(f"step {step}: val acc@0.5 {v['acc@0.5']:.3f}, mask mIoU "
@@ -141,8 +151,11 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
             for old in sorted(checkpoint_dir.glob("step-*[0-9]"))[: -tr["keep_checkpoints"]]:
                 shutil.rmtree(old)
     bar.close()
+    # Every process takes part: under FSDP this gathers the shards; otherwise the model's own.
+    state = accelerator.get_state_dict(wrapped)
     if accelerator.is_main_process:
-        save_pretrained(model.eval(), out)
+        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        save_pretrained(model.eval(), out, state_dict=weights)
         log_dir.mkdir(parents=True, exist_ok=True)
         (log_dir / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
         plot_curves(log, log_dir / "training_curve.png")

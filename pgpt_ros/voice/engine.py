@@ -37,7 +37,9 @@ class EngineConfig:
         bias (bool): favour the vocabulary (Whisper prompt / pocketsphinx grammar).
         vocabulary (Vocabulary): the command words.
         threads (int): CPU threads for the engine.
-        beam_size (int): Whisper beam width (also the number of alternatives kept, up to 3).
+        beam_size (int): Whisper beam width; every finished beam is kept as an alternative.
+        prompt (str | None): Whisper's prompt when ``bias`` is set; None = the vocabulary's
+            example commands (``Vocabulary.prompt``).
     """
 
     engine: str = "whisper"
@@ -46,6 +48,7 @@ class EngineConfig:
     vocabulary: Vocabulary = field(default_factory=Vocabulary.shapesref)
     threads: int = 1
     beam_size: int = 5
+    prompt: str | None = None
 
 
 class Engine(Protocol):

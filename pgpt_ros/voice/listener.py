@@ -113,10 +113,12 @@ class Listener:
         )
 
     def to_command(self, text: str, alternatives: tuple[str, ...] = ()) -> str:
-        """The command of the first hypothesis (best first) that names an object; else the best
-        hypothesis' normalised text."""
-        commands = [self.normaliser(t) for t in (text, *alternatives)]
-        return next((c for c in commands if self.normaliser.is_command(c)), commands[0])
+        """The command nearest any of the engine's hypotheses (the fewest edits; the better
+        ranked on a tie); else the best hypothesis' cleaned words, which are no command."""
+        snaps = [s for s in map(self.normaliser.snap, (text, *alternatives)) if s is not None]
+        if not snaps:
+            return self.normaliser(text)
+        return min(snaps, key=lambda snap: snap.cost).command
 
     def _decide(self, text: str, alternatives: tuple[str, ...],
                 confidence: float) -> tuple[str, str, str]:  # fmt: skip
@@ -132,7 +134,7 @@ class Listener:
                 )
         command = self.to_command(text, alternatives)
         if not self.normaliser.is_command(command):
-            return NOT_A_COMMAND, "names no object the model knows", command
+            return NOT_A_COMMAND, "is no command the model knows", command
         if confidence < self.min_confidence:
             return (LOW_CONFIDENCE,
                     f"confidence {confidence:.2f} is below min_confidence {self.min_confidence:.2f}",

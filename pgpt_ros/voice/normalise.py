@@ -1,24 +1,28 @@
-"""Transcript -> the clean lower-case command the perception model understands.
+"""Transcript -> the clean lower-case command the perception model understands, or none.
 
-"Uh, find the, the red circel." -> "find the red circle". Steps, in order: lower case and words
-only; fillers dropped; words split by the recogniser joined when the join is a vocabulary word
-("top most" -> "topmost"); near-miss words snapped to the closest vocabulary word (rapidfuzz,
-character similarity); the second word of a relation repaired ("left on the" -> "left of the");
-words outside the vocabulary dropped (the model was never trained on them); repeated words and
-phrases (stutters, restarts) said once. The meaning words are never reordered or invented.
+"Uh, find the, the red circel." -> "find the red circle". First the transcript is cleaned: lower
+case and words only, fillers dropped, words the recogniser split joined when the join is a
+vocabulary word ("top most" -> "topmost"), repeated words and phrases (stutters, restarts) said
+once. Then it is snapped onto the command grammar (``grammar.Snapper``): near-miss words repaired
+("circel" -> "circle", "left on the" -> "left of the"), words outside the grammar dropped, missing
+"the"/"of" added. Only a transcript that reaches a command within ``MAX_COST_PER_WORD`` edits a
+word is one: "stop", "turn off the lights" or "find the red" (no shape) are not, because a snap
+never invents a colour, shape, relation or extreme, and a command the grammar does not hold would
+be a sentence the model was never trained on.
 """
 
 from __future__ import annotations
 
 import re
 
-from rapidfuzz import fuzz, process
-
+from pgpt_ros.voice.grammar import Snap, Snapper
 from pgpt_ros.voice.vocabulary import Vocabulary
 
 FILLERS = frozenset({"uh", "uhm", "um", "umm", "er", "erm", "ah", "eh", "hmm", "hm", "mm", "mhm"})
-SNAP_CUTOFF = 75.0  # rapidfuzz ratio (0-100): "shades" -> "shapes" is 83, "on" -> "of" 50
 MAX_REPEAT = 3  # longest phrase (words) whose immediate repetition counts as a stutter
+# Mean edit cost per heard word that still counts as a command: "find the red circel" costs 0.08
+# a word, "go to the charging dock" -> "point to the triangle" would cost 0.42.
+MAX_COST_PER_WORD = 0.35
 
 
 def words(text: str) -> list[str]:
@@ -40,56 +44,45 @@ def drop_repeats(tokens: list[str], longest: int = MAX_REPEAT) -> list[str]:
 
 
 class Normaliser:
-    """Maps transcripts onto one vocabulary; ``is_command`` says whether one names anything."""
+    """Maps transcripts onto one vocabulary's command grammar.
 
-    def __init__(self, vocabulary: Vocabulary, snap_cutoff: float = SNAP_CUTOFF) -> None:
+    Arguments:
+        vocabulary (Vocabulary): the words and templates of the perception model's commands.
+        max_cost_per_word (float): the most edits a heard word a command may need.
+    """
+
+    def __init__(self, vocabulary: Vocabulary,
+                 max_cost_per_word: float = MAX_COST_PER_WORD) -> None:  # fmt: skip
         self.vocabulary = vocabulary
-        self._known = frozenset(vocabulary.words)
-        self._choices = list(vocabulary.words)
-        self._cutoff = snap_cutoff
-        self._relations = [r.split() for r in vocabulary.relations if len(r.split()) == 2]
-        self._targets = frozenset(
-            {*vocabulary.attributes, *vocabulary.nouns, *map(vocabulary.plural, vocabulary.nouns)}
-        )
+        self.snapper = Snapper(vocabulary.grammar(), vocabulary.content_words)
+        self._known = self.snapper.known
+        self.max_cost_per_word = max_cost_per_word
+
+    def clean(self, text: str) -> list[str]:
+        """The heard words without fillers, split words joined, stutters said once."""
+        tokens: list[str] = []
+        for token in (t for t in words(text) if t not in FILLERS):
+            joined = tokens[-1] + token if tokens else ""
+            if joined in self._known and token not in self._known - {"most"}:
+                tokens[-1] = joined
+            else:
+                tokens.append(token)
+        return drop_repeats(tokens)
+
+    def snap(self, text: str) -> Snap | None:
+        """The command nearest ``text``, or None when none is near enough."""
+        heard = self.clean(text)
+        snap = self.snapper(heard)
+        if snap is None or snap.cost > self.max_cost_per_word * max(len(heard), 1):
+            return None
+        return snap
 
     def __call__(self, text: str) -> str:
-        tokens = [t for t in words(text) if t not in FILLERS]
-        tokens = self._join_split_words(tokens)
-        tokens = [self._snap(t) for t in tokens]
-        tokens = self._repair_relations(tokens)
-        tokens = [t for t in tokens if t in self._known]
-        return " ".join(drop_repeats(tokens))
+        """The command ``text`` means, or its cleaned words when it is no command."""
+        snap = self.snap(text)
+        return snap.command if snap is not None else " ".join(self.clean(text))
 
     def is_command(self, command: str) -> bool:
-        """Whether ``command`` names an object (an attribute or a noun): "find the" does not."""
-        return any(word in self._targets for word in command.split())
-
-    def _join_split_words(self, tokens: list[str]) -> list[str]:
-        out: list[str] = []
-        for token in tokens:
-            if out and out[-1] + token in self._known and token not in self._known - {"most"}:
-                out[-1] += token
-            else:
-                out.append(token)
-        return out
-
-    def _snap(self, token: str) -> str:
-        if token in self._known:
-            return token
-        best = process.extractOne(
-            token, self._choices, scorer=fuzz.ratio, score_cutoff=self._cutoff
-        )
-        return best[0] if best else token
-
-    def _repair_relations(self, tokens: list[str]) -> list[str]:
-        """ "left on the" / "left the" -> "left of the": the grammar allows only the relation."""
-        out = list(tokens)
-        for first, second in self._relations:
-            for i in range(len(out) - 1, -1, -1):
-                if out[i] != first or (i + 1 < len(out) and out[i + 1] == second):
-                    continue
-                if i + 1 < len(out) and out[i + 1] not in self._known:
-                    out[i + 1] = second
-                elif i + 1 < len(out) and out[i + 1] == "the":
-                    out.insert(i + 1, second)
-        return out
+        """Whether ``command`` is, word for word, a command of the grammar."""
+        snap = self.snapper(command.split())
+        return snap is not None and snap.cost == 0.0

@@ -1,9 +1,10 @@
 """The words a perception model understands, and the command grammar they form.
 
-Speech recognition is biased toward these words (Whisper: a prompt of them; pocketsphinx: a JSGF
-grammar built from them), and the normaliser snaps near-miss words onto them. The default is
-ShapesRef's vocabulary, the embedded model's training data; a model trained on other data brings
-a YAML file with the same fields (``Vocabulary.from_file``):
+Speech recognition is biased toward these words (Whisper: a prompt of example commands that use
+all of them; pocketsphinx: the command grammar as JSGF), and the normaliser snaps transcripts onto
+the same grammar (``grammar.Snapper``). The default is ShapesRef's vocabulary, the embedded
+model's training data; a model trained on other data brings a YAML file with the same fields
+(``Vocabulary.from_file``):
 
     attributes: [red, blue, white]            # words that describe an object
     nouns: [mug, laptop, bottle, object]      # singular; plurals add "s" unless listed
@@ -23,6 +24,7 @@ import yaml
 
 from pgpt_ros.data import shapesref
 from pgpt_ros.data.shapesref import phrasing
+from pgpt_ros.voice.grammar import Alt, Expr, Grammar, Opt, Ref, Seq
 
 # How people wrap a command when they speak it; the model is trained on these forms too.
 SPOKEN_SINGULAR = ("can you find the {} please", "show me the {}", "where is the {}")
@@ -100,7 +102,7 @@ class Vocabulary:
 
     @property
     def words(self) -> tuple[str, ...]:
-        """Every word a command can contain, content words first (the order of the prompt)."""
+        """Every word a command can contain, content words first."""
         phrasing = [w for t in self.templates for w in t.replace("{}", " ").split()]
         relation_words = [w for relation in self.relations for w in relation.split()]
         ordered = [*self.attributes, *self.nouns, *map(self.plural, self.nouns), *self.extremes,
@@ -111,45 +113,65 @@ class Vocabulary:
     def templates(self) -> tuple[str, ...]:
         return (*self.singular_templates, *self.plural_templates)
 
+    def examples(self) -> list[str]:
+        """Commands that together use every word of the vocabulary: each template once, each
+        attribute, noun, extreme and relation in turn (what Whisper's prompt shows it)."""
+        attributes, nouns = self.attributes or ("",), self.nouns
+        count = max(len(self.singular_templates), len(attributes), len(nouns),
+                    2 * len(self.extremes), 2 * len(self.relations))  # fmt: skip
+        commands = []
+        for i in range(count):
+            description = f"{attributes[i % len(attributes)]} {nouns[i % len(nouns)]}"
+            if i % 2 == 0 and self.extremes:
+                description = f"{self.extremes[i // 2 % len(self.extremes)]} {description}"
+            elif self.relations:
+                other = f"{attributes[(i + 1) % len(attributes)]} {nouns[(i + 1) % len(nouns)]}"
+                description += f" {self.relations[i // 2 % len(self.relations)]} the {other}"
+            template = self.singular_templates[i % len(self.singular_templates)]
+            commands.append(template.format(description))
+        if self.attributes:
+            commands.append(f"the {nouns[-1]} that is {attributes[-1]}")
+        for i, template in enumerate(self.plural_templates):
+            noun = self.plural(nouns[(i + 2) % len(nouns)])
+            commands.append(template.format(f"{attributes[(i + 3) % len(attributes)]} {noun}"))
+        return [" ".join(c.split()) for c in commands]
+
     def prompt(self) -> str:
-        """The text Whisper is conditioned on to favour these words."""
-        return " ".join(self.words)
+        """The text Whisper is conditioned on to favour these words: the example commands
+        written as a transcript would be ("Find the red circle. The ...")."""
+        return " ".join(c[0].upper() + c[1:] + "." for c in self.examples())
+
+    def grammar(self) -> Grammar:
+        """Every command: a template around an object description; singular descriptions may
+        relate the object to a second one, or name it "the <noun> that is <attribute>"."""
+
+        def around(templates: tuple[str, ...], description: Expr) -> Alt:
+            return Alt(tuple(
+                Seq(tuple(p for p in (t.split("{}")[0].strip(), description, t.split("{}")[1].strip()) if p))
+                for t in templates
+            ))  # fmt: skip
+
+        attribute = Alt(self.attributes)
+        described: Expr = Ref("object")
+        if self.relations:
+            described = Seq((Ref("object"), Opt(Seq((Ref("relation"), "the", Ref("object"))))))
+        rules: dict[str, Expr] = {
+            "command": Alt((Ref("singular"), Ref("plural"))) if self.plural_templates else Ref("singular"),
+            "singular": around(self.singular_templates, described),
+            "plural": around(self.plural_templates, Seq((Opt(attribute), Alt(tuple(map(self.plural, self.nouns)))))),
+            "object": Alt((
+                Seq((*([Opt(Alt(self.extremes))] if self.extremes else []), Opt(attribute), Ref("noun"))),
+                Seq((Ref("noun"), "that is", attribute)),
+            )),
+            "noun": Alt(self.nouns),
+            "relation": Alt(self.relations),
+        }  # fmt: skip
+        return Grammar(rules)
 
     def jsgf(self) -> str:
-        """A JSGF grammar of every command form: template around an object description, an
-        optional relation to a second object, "the <noun> that is <attribute>", plurals."""
-
-        def alternatives(items: tuple[str, ...] | list[str]) -> str:
-            return "(" + " | ".join(items) + ")" if items else "<NULL>"
-
-        def wrappers(templates: tuple[str, ...]) -> tuple[str, str]:
-            prefixes = _unique(t.split("{}")[0].strip() for t in templates)
-            suffixes = _unique(t.split("{}")[1].strip() for t in templates)
-            return _optional(prefixes), _optional(suffixes)
-
-        s_prefix, s_suffix = wrappers(self.singular_templates)
-        p_prefix, p_suffix = wrappers(self.plural_templates)
-        attribute = alternatives(self.attributes)
-        rules = [
-            "#JSGF V1.0;",
-            "grammar command;",
-            "public <command> = <singular> | <plural>;",
-            f"<singular> = {s_prefix} <object> [<relation> the <object>] {s_suffix};",
-            f"<plural> = {p_prefix} [{attribute}] {alternatives(list(map(self.plural, self.nouns)))}"
-            f" {p_suffix};",
-            f"<object> = [{alternatives(self.extremes)}] [{attribute}] <noun>"
-            f" | <noun> that is {attribute};",
-            f"<noun> = {alternatives(self.nouns)};",
-            f"<relation> = {alternatives(self.relations)};",
-        ]
-        return "\n".join(rules) + "\n"
+        """The command grammar in JSGF, for pocketsphinx."""
+        return self.grammar().jsgf()
 
 
 def _unique(items) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def _optional(options: tuple[str, ...]) -> str:
-    """``[a | b]`` of the non-empty options (an empty one is what the brackets allow)."""
-    present = [o for o in options if o]
-    return "[" + " | ".join(present) + "]" if present else ""

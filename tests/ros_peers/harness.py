@@ -22,6 +22,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from pgpt_ros.msg import DetectionArray
+from pgpt_ros.ros.qos import COMMANDER_QOS, RESULT_READER_QOS
 from pgpt_ros.srv import Locate
 
 PEER = Path(__file__).parent / "perception_node_peer.py"
@@ -68,14 +69,14 @@ class Client:
         self.node = rclpy.create_node("pgpt_test_client")
         reliable = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
         self.image_pub = self.node.create_publisher(Image, "image", reliable)
-        self.command_pub = self.node.create_publisher(String, "command", reliable)
+        self.command_pub = self.node.create_publisher(String, "command", COMMANDER_QOS)
         self.locate_client = self.node.create_client(Locate, "locate")
         self.detections: list[DetectionArray] = []
         self.overlays: list[Image] = []
         self.masks: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.subscriptions = [
-            self.node.create_subscription(msg_type, topic, store.append, QoSProfile(depth=200))
+            self.node.create_subscription(msg_type, topic, store.append, RESULT_READER_QOS)
             for msg_type, topic, store in (
                 (DetectionArray, "detections", self.detections),
                 (Image, "overlay", self.overlays),

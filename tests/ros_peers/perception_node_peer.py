@@ -25,7 +25,7 @@ def main() -> int:
         factory = lambda params: HookedPerceiver(load_perceiver(params), slow_s)  # noqa: E731
     process.init([sys.argv[0], *sys.argv[3:]])
     node = PerceptionNode(factory)
-    return process.serve(node, autostart=node.params.autostart)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":

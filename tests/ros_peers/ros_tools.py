@@ -9,6 +9,7 @@ child started with ``environment()`` can serialise and publish them.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -40,3 +41,22 @@ def environment(env: dict[str, str]) -> dict[str, str]:
     out["LD_LIBRARY_PATH"] = join(env.get("LD_LIBRARY_PATH"), str(PREFIX / "lib"))
     out["AMENT_PREFIX_PATH"] = join(env.get("AMENT_PREFIX_PATH"), str(PREFIX))
     return out
+
+
+def ros2_environment(env: dict[str, str]) -> tuple[dict[str, str] | None, str]:
+    """An environment whose PATH has a ``ros2`` that can launch this package, and where it came
+    from; (None, why not) when there is none. A system ROS install wins; else the kit's build in
+    build/ros-tools (scripts/setup.sh builds it when a ros-src kit is available)."""
+    system = shutil.which("ros2", path=env.get("PATH"))
+    if system is not None:
+        return dict(env), f"system {system}"
+    kit = PREFIX / "bin" / "ros2"
+    if not kit.is_file():
+        return None, (
+            f"no ros2 on PATH and none built in {PREFIX.relative_to(REPO)}: install ROS 2 "
+            "(ros-$ROS_DISTRO-launch-ros), or run scripts/setup.sh with a ros-src kit"
+        )
+    out = environment(env)
+    out["PATH"] = os.pathsep.join([str(PREFIX / "bin"), str(Path(sys.executable).parent),
+                                   env.get("PATH", "")])  # fmt: skip
+    return out, f"the kit's {kit.relative_to(REPO)}"
