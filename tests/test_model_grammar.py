@@ -10,6 +10,7 @@ import torch
 
 from pgpt_ros.model import answer, answer_grammar, build_model, preset_config, tokens
 from pgpt_ros.runtime import AnswerPolicy, IncompleteAnswer, Perceiver
+from tests.tiny_models import force_reply
 
 COMMAND = "find all the red shapes"
 PHRASES = ["red circle", "red square", "blue star", "yellow square"]
@@ -40,19 +41,11 @@ def image():
 def wants(model, texts_or_ids: list):
     """A logits processor whose favourite at each step is the next of ``texts_or_ids`` (a
     word is " word" as one token, an int is that id), then EOS forever."""
-    tokenizer, cfg = model.tokenizer, model.config
+    tokenizer = model.tokenizer
     reply = []
     for item in texts_or_ids:
         reply += [item] if isinstance(item, int) else tokenizer(item, add_special_tokens=False)["input_ids"]  # fmt: skip
-    prompt_len = len(model.prompt_ids(COMMAND))
-
-    def force(ids, logits):
-        step = ids.shape[1] - prompt_len
-        out = logits.clone()
-        out[0, reply[step] if step < len(reply) else cfg.eos_token_id] = logits.max() + 20.0
-        return out
-
-    return force
+    return force_reply(model, COMMAND, reply)
 
 
 def grammar_pattern(phrases):

@@ -48,7 +48,7 @@ class Detection:
 class Answer:
     """The model's reply to one command: its text (``<vis>`` shown), detections, tokens generated,
     and whether the answer is whole (False: ``max_new_tokens`` cut it before it ended; its
-    detections must not be served, ``pgpt_ros.runtime.IncompleteAnswer``)."""
+    detections must not be served, ``pgpt_ros.policy.IncompleteAnswer``)."""
 
     text: str
     detections: list[Detection]

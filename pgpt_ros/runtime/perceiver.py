@@ -29,7 +29,7 @@ from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.model.generation import Answer, LogitsProcessor, to_answer
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 from pgpt_ros.model.preprocess import check_image
-from pgpt_ros.policy import AnswerPolicy
+from pgpt_ros.policy import AnswerPolicy, IncompleteAnswer
 from pgpt_ros.runtime.backends import (
     HeadBackend,
     TorchHeads,
@@ -43,21 +43,6 @@ from pgpt_ros.runtime.postprocess import PixelDetection, select, to_pixels
 
 # Command tokens the KV cache has room for (besides the image prefix and the answer).
 MAX_COMMAND_TOKENS = 128
-
-
-class IncompleteAnswer(RuntimeError):
-    """The answer ended before it was whole (``max_new_tokens`` cut it), so none of its
-    detections is served; the message says why and names the fix.
-
-    Attributes:
-        text (str): the partial answer, ``<vis>`` shown.
-        reason (str): why it is incomplete.
-    """
-
-    def __init__(self, text: str, reason: str) -> None:
-        super().__init__(f"{reason} (partial answer: {text!r})")
-        self.text = text
-        self.reason = reason
 
 
 @dataclass
