@@ -1,6 +1,6 @@
 """Does a model hold up off its own test split? The embedded model's bars, measured as served.
 
-    python -m tools.robustness --out docs/bench                       # the embedded default
+    python -m tools.robustness --out out/rob   # the embedded default (docs/bench/robustness-default-cpu.json)
     python -m tools.robustness --model out/full/A --only split aspect --num 300 --out out/rob/A
 
 Runs the measurements of ``tools.robustness_sets`` through ``pgpt_ros.runtime.Perceiver`` (head
