@@ -1,6 +1,6 @@
 """pgpt-eval: accuracy of a model on ShapesRef or RefCOCO-format data through the served path.
 
-    .venv/bin/pgpt-eval --split test --num 300 --out out/eval          # the embedded default model
+    .venv/bin/pgpt-eval --split test --num 300 --preset varied --out out/eval   # embedded model
     .venv/bin/pgpt-eval --model out/my_model --refcoco-refs refs.json \
         --refcoco-instances instances.json --refcoco-images train2014/ --split val --out out/eval
 
@@ -8,10 +8,11 @@ Every command is answered by ``pgpt_ros.runtime.Perceiver`` exactly as the node 
 model loading, head backend selection (``auto``), answer policy (the node's default
 ``max_new_tokens``, ``max_objects`` and ``score_threshold``), de-duplication and pixel mapping.
 ``metrics.json`` holds ``{"model", "dataset", "backend", "policy", "overall": {...},
-"per_kind": {kind: {...}}, "speed": {...}}`` with the metrics of ``pgpt_ros.metrics`` (acc@0.5,
-box_miou, mask_miou, mask_ciou, precision, recall, f1, no_target_accuracy; None where a metric
-has no data) and the speed on this machine (seconds per command, generated tokens per command and
-per target object). ``predictions.png`` shows the first commands: ground truth in white,
+"per_kind": {kind: {...}}, "incomplete_answers", "speed": {...}}`` with the metrics of
+``pgpt_ros.metrics`` (acc@0.5, box_miou, mask_miou, mask_ciou, precision, recall, f1,
+no_target_accuracy; None where a metric has no data), the number of answers the token limit cut
+(``IncompleteAnswer``: scored as no detection, as the node serves none) and the speed on this
+machine (seconds per command, generated tokens per command and per target object). ``predictions.png`` shows the first commands: ground truth in white,
 predictions in colour with their masks.
 """
 
@@ -21,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +34,15 @@ from tqdm import tqdm
 
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.metrics import RefMetrics
-from pgpt_ros.runtime import Perceiver
+from pgpt_ros.runtime import IncompleteAnswer, Perceiver
 
 
 @dataclass
 class Prediction:
     """One command's result in the sample's pixels: boxes (P, 4), masks (P, H, W) or None (a
     model without a mask head: mask metrics skip it, an empty answer must not count as a perfect
-    mask)."""
+    mask). ``complete`` is False for an answer the token limit cut (``IncompleteAnswer``): it is
+    scored as no detection, as the node serves none from it."""
 
     phrases: list[str]
     boxes: np.ndarray
@@ -48,12 +51,20 @@ class Prediction:
     text: str
     num_tokens: int
     seconds: float
+    complete: bool = True
 
 
 def predict(perceiver: Perceiver, sample: Sample) -> Prediction:
     """The served answer to one sample (a new frame each time, as a new camera image is)."""
     h, w = sample.image.shape[:2]
-    found = perceiver.locate(sample.image, sample.command)
+    start = time.perf_counter()
+    try:
+        found = perceiver.locate(sample.image, sample.command)
+    except IncompleteAnswer as error:
+        empty = np.zeros((0, h, w), bool) if perceiver.model.config.head == "perception" else None
+        return Prediction([], np.zeros((0, 4), np.float32), empty, np.zeros(0, np.float32),
+                          error.text, perceiver.policy.max_new_tokens,
+                          time.perf_counter() - start, complete=False)  # fmt: skip
     masks = None
     if perceiver.model.config.head == "perception" and perceiver.policy.with_masks:
         masks = np.array([d.mask for d in found.detections], bool).reshape(-1, h, w)
@@ -83,6 +94,7 @@ def evaluate(perceiver: Perceiver, samples: Sequence[Sample], *,
     tokens = sum(p.num_tokens for p in predictions)
     target_tokens = sum(p.num_tokens for p, s in zip(predictions, samples, strict=True)
                         if s.num_targets)  # fmt: skip
+    summary["incomplete_answers"] = sum(not p.complete for p in predictions)
     summary["speed"] = {
         "seconds_per_command": float(np.mean([p.seconds for p in predictions])),
         "tokens_per_command": tokens / max(len(samples), 1),
@@ -137,10 +149,11 @@ def build_dataset(args: argparse.Namespace, image_size: int):
 
         return RefCOCO(args.refcoco_refs, args.refcoco_instances, args.refcoco_images,
                        split=args.split)  # fmt: skip
-    from pgpt_ros.data.shapesref import ShapesRef
+    from pgpt_ros.data.shapesref import SceneConfig, ShapesRef
 
     size = args.image_size or image_size
-    return ShapesRef(args.split, image_size=size, length=args.num, seed=args.seed)
+    return ShapesRef(args.split, image_size=size, length=args.num, seed=args.seed,
+                     config=SceneConfig.preset(args.preset))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="ShapesRef or RefCOCO split")
     parser.add_argument("--num", type=int, default=300, help="number of commands (at most)")
     parser.add_argument("--seed", type=int, default=0, help="ShapesRef dataset seed")
+    parser.add_argument("--preset", default="default",
+                        help="ShapesRef scene preset (default, camera, spoken, negatives, varied: "
+                             "the embedded model's training variation)")  # fmt: skip
     parser.add_argument("--image-size", type=int, default=None,
                         help="ShapesRef render size; default: the model's input size")  # fmt: skip
     parser.add_argument("--refcoco-refs", type=Path, help="refs JSON (see pgpt_ros.data.refcoco)")
@@ -196,7 +212,7 @@ def _describe(args: argparse.Namespace, dataset) -> dict:
     if args.refcoco_refs:
         return {"name": "refcoco", "refs": str(args.refcoco_refs), "split": args.split,
                 "size": len(dataset)}  # fmt: skip
-    return {"name": "shapesref", "split": args.split, "seed": args.seed,
+    return {"name": "shapesref", "split": args.split, "seed": args.seed, "preset": args.preset,
             "image_size": [dataset.width, dataset.height], "size": len(dataset)}  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""How an answer is decoded and filtered: one set of defaults for the node, evaluation and demo.
+"""How an answer is decoded and filtered: one set of defaults for the node, evaluation and demo,
+and the error an answer cut by its token limit raises.
 
 Plain Python (no torch), so the node's parameter declarations read their defaults from here
 before the model stack is imported.
@@ -28,3 +29,18 @@ class AnswerPolicy:
     score_threshold: float = 0.25
     with_masks: bool = True
     duplicate_iou: float = 0.7
+
+
+class IncompleteAnswer(RuntimeError):
+    """The answer ended before it was whole (``max_new_tokens`` cut it), so none of its
+    detections is served; the message says why and names the fix.
+
+    Attributes:
+        text (str): the partial answer, ``<vis>`` shown.
+        reason (str): why it is incomplete.
+    """
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(f"{reason} (partial answer: {text!r})")
+        self.text = text
+        self.reason = reason

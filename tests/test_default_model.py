@@ -1,23 +1,37 @@
-"""The shipped default model: present, small, inference-only safetensors, and accurate on held-out
-ShapesRef through the path the node serves."""
+"""The shipped default model: present, small, inference-only safetensors, and holding up off its
+own test split, all measured through the path the node serves (``Perceiver`` with the head
+backend ``auto``, the answer grammar, score threshold, de-duplication, pixel mapping).
+
+The measurements are ``tools.robustness_sets``'s, on fewer samples than the README's table
+(``python -m tools.robustness``) so the file runs in about a minute on two cores.
+"""
 
 from __future__ import annotations
 
+import pytest
 import safetensors.torch
 import torch
 
-from pgpt_ros.data.shapesref import ShapesRef
-from pgpt_ros.evaluate import evaluate
 from pgpt_ros.model import load_pretrained
 from pgpt_ros.runtime import DEFAULT_MODEL_DIR, Perceiver
+from tools import robustness_sets as sets
 
-NUM_TEST = 300  # the test split never meets training or validation seeds
+NUM_TEST = 300  # ShapesRef's test split never meets training or validation seeds
+NUM_GROUPS = 150  # aspect-ratio groups and phrasing samples
 
-# The project's bar: box Acc@0.5 >= 0.9 and mask mIoU >= 0.75 on held-out ShapesRef, measured
-# through the served path (ONNX Runtime heads, score threshold, de-duplication). The shipped model
-# and the README's numbers come from `pgpt-eval --split test --num 300`. Never lower a floor below
-# what ships.
-MIN_ACC, MIN_MASK_MIOU = 0.9, 0.75
+
+@pytest.fixture(scope="module")
+def perceiver():
+    torch.set_num_threads(1)
+    perceiver = Perceiver.load()  # what the node loads with its default parameters
+    assert perceiver.backend == "onnxruntime"  # auto on a CPU machine
+    return perceiver
+
+
+@pytest.fixture(scope="module")
+def split(perceiver):
+    result, _, _ = sets.split(perceiver, NUM_TEST, perceiver.model.config.image_size)
+    return result
 
 
 def test_default_model_is_shipped_as_inference_only_safetensors_under_25_mb():
@@ -28,15 +42,57 @@ def test_default_model_is_shipped_as_inference_only_safetensors_under_25_mb():
     stored = safetensors.torch.load_file(DEFAULT_MODEL_DIR / "model.safetensors")
     model = load_pretrained(DEFAULT_MODEL_DIR)
     assert set(stored) == set(model.state_dict())  # no training-only tensor ships
+    assert len(model.config.answer_phrases) == 24  # decoding held to ShapesRef's answers
 
 
-def test_default_model_accuracy_on_held_out_shapesref_through_the_served_path():
-    torch.set_num_threads(1)
-    perceiver = Perceiver.load()  # what the node loads with its default parameters
-    assert perceiver.backend == "onnxruntime"  # auto on a CPU machine
-    dataset = ShapesRef("test", image_size=perceiver.model.config.image_size, length=NUM_TEST)
-    samples = [dataset[i] for i in range(NUM_TEST)]
-    summary, _ = evaluate(perceiver, samples, progress=False)
-    overall = summary["overall"]
-    assert overall["acc@0.5"] >= MIN_ACC, summary
-    assert overall["mask_miou"] >= MIN_MASK_MIOU, summary
+# What the shipped model holds on ShapesRef's test split drawn with the variation it trains for:
+# each floor is the shipped score less a few commands for another CPU's rounding, beside issue
+# 16's bar, which only "absent" reaches yet (docs/training.md). Raise a floor with the model;
+# never lower one below what ships.
+FLOORS = {  # name: floor   (shipped score, commands; issue 16's bar)
+    "acc@0.5": 0.74,  # 0.763, 300; >= 0.95
+    "mask_miou": 0.75,  # 0.777, 300; >= 0.85
+    "attribute": 0.81,  # 0.855, 55; >= 0.9
+    "relation": 0.70,  # 0.742, 66; >= 0.9
+    "extreme": 0.81,  # 0.857, 56; >= 0.9
+    "multi": 0.48,  # 0.526, 76; >= 0.9
+    "absent": 0.9,  # 0.957, 47; >= 0.9 (met)
+    "lists of 3-6": 0.30,  # 0.364, 33; >= 0.85
+}
+
+
+def test_test_split_accuracy_and_masks(split):
+    assert split["overall"]["acc@0.5"] >= FLOORS["acc@0.5"], split
+    assert split["overall"]["mask_miou"] >= FLOORS["mask_miou"], split
+
+
+@pytest.mark.parametrize("kind", ["attribute", "relation", "extreme", "multi", "absent"])
+def test_every_kind(split, kind):
+    assert split["per_kind"][kind] >= FLOORS[kind], split["per_kind"]
+
+
+def test_lists_of_three_to_six(split):
+    assert split["multi_3_to_6"] >= FLOORS["lists of 3-6"], split["multi_by_list_length"]
+
+
+def test_no_answer_is_cut_short(split):
+    assert split["incomplete_answers"] == 0
+
+
+def test_aspect_ratio_costs_at_most_three_points(perceiver):
+    result = sets.aspect(perceiver, NUM_GROUPS, perceiver.model.config.image_size)
+    assert min(result["gap_to_1:1"].values()) >= -0.03, result
+
+
+def test_every_wording_within_three_points_of_the_plain_one(perceiver):
+    result = sets.phrasing(perceiver, NUM_GROUPS, perceiver.model.config.image_size)
+    assert min(result["gap_to_plain"].values()) >= -0.03, result
+    absent = {k: v for k, v in result["absent_acc"].items() if v is not None}
+    assert min(absent.values()) >= absent["plain"] - 0.03, result
+
+
+def test_real_photographs_hold_no_shapes_and_get_well_formed_answers(perceiver):
+    result = sets.photos(perceiver)
+    assert result["bad_count"] == 0, result["bad_answers"]
+    # issue 16's bar is 0.95; the shipped model says "not found" to 0.729 of them
+    assert result["shape"]["not_found_share"] >= 0.70, result["shape"]

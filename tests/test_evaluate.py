@@ -62,6 +62,23 @@ def test_oracle_scores_full_marks_after_the_pixel_round_trip(resize_mode):
     assert speed["tokens_per_object"] == sum(2 * s.num_targets + 1 for s in samples if s.num_targets) / targets  # fmt: skip
 
 
+def test_an_answer_the_token_limit_cut_scores_as_no_detection():
+    """The served path refuses such an answer (IncompleteAnswer); evaluation counts it, and
+    scores it as the node serves it: nothing found."""
+    samples = [s for s in (ShapesRef("test", length=30, image_size=48)[i] for i in range(30))
+               if s.num_targets][:4]  # fmt: skip
+
+    class Cut(OraclePerceiver):
+        def answer(self, command, *, policy=None, logits_processor=None):
+            whole = super().answer(command)
+            return Answer("red circle <vis>,", whole.detections, 32, complete=False)
+
+    summary, predictions = evaluate(Cut(samples, "stretch"), samples, progress=False)
+    assert summary["incomplete_answers"] == 4
+    assert all(not p.complete and len(p.boxes) == 0 for p in predictions)
+    assert summary["overall"]["acc@0.5"] == 0.0
+
+
 def test_cli_writes_the_documented_json_and_grid(tmp_path):
     torch.manual_seed(0)
     config = preset_config("tiny", image_size=32, vision_width=32, vision_layers=1, text_width=64,
@@ -69,14 +86,24 @@ def test_cli_writes_the_documented_json_and_grid(tmp_path):
     save_pretrained(build_model(config), tmp_path / "tiny")
     out = tmp_path / "eval"
     args = ["--model", str(tmp_path / "tiny"), "--out", str(out), "--num", "3", "--grid", "3",
-            "--threads", "1", "--head-backend", "torch"]  # fmt: skip
+            "--threads", "1", "--head-backend", "torch", "--preset", "varied"]  # fmt: skip
     assert main(args) == 0
     result = json.loads((out / "metrics.json").read_text())
-    assert set(result) == {"model", "dataset", "backend", "policy", "overall", "per_kind", "speed"}
+    assert set(result) == {
+        "model",
+        "dataset",
+        "backend",
+        "policy",
+        "overall",
+        "per_kind",
+        "speed",
+        "incomplete_answers",
+    }
     assert result["backend"] == "torch" and result["policy"]["score_threshold"] == 0.25
     assert set(result["overall"]) == METRICS and result["overall"]["num_commands"] == 3
     assert all(set(v) == METRICS for v in result["per_kind"].values())
     assert result["dataset"]["image_size"] == [32, 32]  # rendered at the model's input size
+    assert result["dataset"]["preset"] == "varied"
     assert set(result["speed"]) == {
         "seconds_per_command",
         "tokens_per_command",

@@ -128,15 +128,17 @@ class ForcedAnswer:
 
 
 def test_the_decoding_loop_answers_the_same_with_onnxruntime_heads(model, ort_backend):
-    """Through the runtime's loop: an answer forced to ``<vis> <vis> EOS``, so the second object
-    is decoded after the first box came back through ``encode_box``."""
+    """Through the runtime's loop: an answer forced to ``red <vis>, red <vis> EOS``, so the
+    second object is decoded after the first box came back through ``encode_box``."""
     from pgpt_ros.runtime import Perceiver
 
     cfg = model.config
     image = np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    red, comma = model.tokenizer(" red, red", add_special_tokens=False)["input_ids"][:2]
     answers = {}
     for backend in (TorchHeads(model), ort_backend):
-        force = ForcedAnswer([cfg.vis_token_id, cfg.vis_token_id, cfg.eos_token_id])
+        force = ForcedAnswer([red, cfg.vis_token_id, comma, red, cfg.vis_token_id,
+                              cfg.eos_token_id])  # fmt: skip
         perceiver = Perceiver(model, backend)
         perceiver.set_image(image)
         answers[backend.name] = perceiver.answer("all the shapes", logits_processor=force)

@@ -17,6 +17,9 @@ STATUS_NAMES = [
     "BAD_COMMAND",
     "BUSY",
     "INTERNAL_ERROR",
+    "STOPPING",
+    "INACTIVE",
+    "INCOMPLETE_ANSWER",
 ]
 
 

@@ -209,3 +209,23 @@ def test_user_text_beyond_the_model_is_bad_command(ros_env, client, tmp_path):
         assert stop(node) == 0, log.read_text()
     # Defect 6: exported heads go to the per-user cache (here the test's), logged at start.
     assert f"exported heads cached in {ros_env['PGPT_ROS_CACHE']}" in log.read_text()
+
+
+def test_an_answer_cut_by_max_new_tokens_is_a_status_not_a_detection(ros_env, client, tmp_path):
+    """Issue 16: a malformed or cut answer never reaches a user as detections. Two tokens hold
+    no whole answer ("not found" or "phrase <vis>" then EOS), so the real model's answer is
+    INCOMPLETE_ANSWER naming the parameter to raise, and the node keeps serving."""
+    log = tmp_path / "node.log"
+    node = start_node(ros_env, log, "-p", "max_new_tokens:=2", "-p",
+                      "image_reliability:=reliable", kind="real", slow_s=0.0)  # fmt: skip
+    try:
+        client.wait_for_node(node, log)
+        client.publish_image(rgb_image(scene()))
+        for _ in range(2):
+            result = client.locate("find the red circle")
+            assert result.status == DetectionArray.INCOMPLETE_ANSWER, result.status_message
+            assert "max_new_tokens" in result.status_message
+            assert list(result.detections) == []
+    finally:
+        assert stop(node) == 0, log.read_text()
+    assert log.read_text().count(": INCOMPLETE_ANSWER: ") == 2

@@ -9,6 +9,7 @@ from pgpt_ros.commands import BadCommand
 from pgpt_ros.model import answer, build_model, preset_config, tokens
 from pgpt_ros.runtime import AnswerPolicy, Perceiver, decoder
 from pgpt_ros.runtime.decoder import BUCKETS, StaticDecoder, bucket
+from tests.tiny_models import force_reply
 
 COMMAND = "find all the red shapes"
 PHRASES = ["red circle", "red square", "red star"]
@@ -45,15 +46,7 @@ def forced(model, command: str, phrases: list[str]):
     """
     cfg = model.config
     reply = tokens.encode_answer(model.tokenizer, phrases, cfg.vis_token_id, cfg.eos_token_id)
-    prompt_len = len(model.prompt_ids(command))
-
-    def force(ids, logits):
-        step = ids.shape[1] - prompt_len
-        out = logits.clone()
-        out[0, reply[step] if step < len(reply) else cfg.eos_token_id] = logits.max() + 20.0
-        return out
-
-    return force
+    return force_reply(model, command, reply)
 
 
 def fast(perceiver, image, command, image_id=None, logits_processor=None, **policy):

@@ -7,11 +7,13 @@ import json
 
 import pytest
 import safetensors.torch
+import torch
 
+from pgpt_ros.data.collate import Collator
 from pgpt_ros.model import load_pretrained
 from pgpt_ros.training.build import build_objective
 from pgpt_ros.training.config import load_config
-from pgpt_ros.training.data import build_data
+from pgpt_ros.training.data import StepBatches, build_data, step_batches
 from pgpt_ros.training.optim import make_optimizer
 from pgpt_ros.training.train import main, train
 
@@ -83,6 +85,21 @@ def test_packed_run_with_mask_subsampling_lowers_the_loss(tmp_path):
         build_data({**refcoco, "data": {**refcoco["data"], "refcoco": {
             "refs": "r", "instances": "i", "images": "d", "train_split": "train",
             "val_split": "val"}}})  # fmt: skip
+
+
+def test_a_data_worker_renders_the_batches_the_loop_would():
+    """Batches are a function of the step, whoever renders them: a worker process gives the
+    same tensors in the same order, from any first step (resume)."""
+    config = load_config(None, [*TINY, "train.steps=6", "data.commands_per_image=2"])
+    stages, _ = build_data(config)
+    model = build_objective(config).model
+    collate = Collator(model.tokenizer, model.config).pack
+    here = list(step_batches(StepBatches(stages, collate, 2, 6, 8, 0, 1, 2), 0))
+    worker = list(step_batches(StepBatches(stages, collate, 2, 6, 8, 0, 1, 2), 1))
+    assert len(here) == len(worker) == 4
+    for a, b in zip(here, worker, strict=True):
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_cli_rejects_bad_overrides(tmp_path, capsys):

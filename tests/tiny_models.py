@@ -1,4 +1,5 @@
-"""Configs of tiny transformers models that several test files build (seconds on a CPU)."""
+"""Configs of tiny transformers models that several test files build (seconds on a CPU), and a
+logits processor that makes one of them say a chosen answer."""
 
 from transformers import SamConfig, SamMaskDecoderConfig, SamPromptEncoderConfig, SamVisionConfig
 
@@ -30,3 +31,18 @@ def tiny_sam_config() -> dict:
     return SamConfig(
         vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder
     ).to_dict()
+
+
+def force_reply(model, command: str, reply: list[int]):
+    """A logits processor whose favourite at each step after ``command``'s prompt is the next id
+    of ``reply``, then EOS forever; every other logit stays the model's own."""
+    prompt_len = len(model.prompt_ids(command))
+    eos = model.config.eos_token_id
+
+    def force(ids, logits):
+        step = ids.shape[1] - prompt_len
+        out = logits.clone()
+        out[0, reply[step] if step < len(reply) else eos] = logits.max() + 20.0
+        return out
+
+    return force

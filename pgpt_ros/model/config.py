@@ -61,6 +61,9 @@ class PerceptionGPTConfig:
         image_position (bool): add a learned map of each patch's 2-D place to the image tokens
             (``pgpt_ros.model.image_position``); for towers trained from scratch.
         prompt_template (str): the conversation around the command; holds ``<image>`` once.
+        answer_phrases (list[str]): the phrases an answer may name (the training data's answer
+            vocabulary, e.g. "red circle"); greedy decoding is held to them
+            (``pgpt_ros.model.grammar``). Empty: any words, only the answer's structure is held.
         vis_token_id, image_token_id, eos_token_id, pad_token_id (int): filled by the builder
             from the tokenizer (-1 until then).
     """
@@ -79,6 +82,7 @@ class PerceptionGPTConfig:
     image_position: bool = False
     sam: dict[str, Any] | None = None
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+    answer_phrases: list[str] = field(default_factory=list)
     vis_token_id: int = -1
     image_token_id: int = -1
     eos_token_id: int = -1
@@ -88,6 +92,9 @@ class PerceptionGPTConfig:
         # JSON-normalised (integer keys of id2label become strings) so a config equals its reload.
         self.backbone = json.loads(json.dumps(self.backbone))
         self.sam = json.loads(json.dumps(self.sam))
+        self.answer_phrases = [str(p) for p in self.answer_phrases]
+        if any(not p.strip() for p in self.answer_phrases):
+            raise ValueError("answer_phrases must not hold an empty phrase")
         self.pixel_mean = tuple(float(v) for v in self.pixel_mean)
         self.pixel_std = tuple(float(v) for v in self.pixel_std)
         for name, allowed in _CHOICES.items():

@@ -20,6 +20,7 @@ import torch
 from transformers import DynamicCache
 
 from pgpt_ros.model import tokens
+from pgpt_ros.model.grammar import answer_grammar
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 
 LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -45,11 +46,14 @@ class Detection:
 
 @dataclass
 class Answer:
-    """The model's reply to one command: its text (``<vis>`` shown), detections, tokens generated."""
+    """The model's reply to one command: its text (``<vis>`` shown), detections, tokens generated,
+    and whether the answer is whole (False: ``max_new_tokens`` cut it before it ended; its
+    detections must not be served, ``pgpt_ros.policy.IncompleteAnswer``)."""
 
     text: str
     detections: list[Detection]
     num_tokens: int
+    complete: bool = True
 
 
 @dataclass
@@ -57,7 +61,8 @@ class Generation:
     """What a decoder produced.
 
     ``vis_states``, ``boxes``, ``mask_logits``, ``ious`` and ``vis_probs`` have one row per
-    emitted ``<vis>``; ``token_ids`` are the generated ids without EOS.
+    emitted ``<vis>``; ``token_ids`` are the generated ids without EOS. ``complete``: the answer
+    ended (EOS, or ``max_objects`` reached after a ``<vis>``) and is well-formed.
     """
 
     token_ids: list[int]
@@ -68,6 +73,7 @@ class Generation:
     ious: torch.Tensor
     vis_probs: torch.Tensor
     phrases: list[str] = field(default_factory=list)
+    complete: bool = True
 
 
 def greedy_decode(
@@ -81,12 +87,16 @@ def greedy_decode(
     max_new_tokens: int = 32,
     max_objects: int | None = None,
     logits_processor: LogitsProcessor | None = None,
+    constrain: bool = True,
 ) -> Generation:
     """The greedy answer loop every decoder shares; only the cache and the heads differ.
 
     When the model emits ``<vis>``, ``decode_vis`` decodes the state that predicted it, and the
     next step is fed ``vis_embedding(box)`` (``embed(<vis>) + box_encoder(box)``) so later tokens
     see what was found. Stops at EOS, after ``max_new_tokens`` tokens or ``max_objects`` boxes.
+    With ``constrain`` (perception head), each step's argmax is taken among the tokens the
+    answer grammar allows (``pgpt_ros.model.grammar``); a ``<vis>``'s probability, part of its
+    score, is read before that mask.
 
     Arguments:
         hidden (torch.Tensor): (1, d) the last state after the prompt.
@@ -95,11 +105,14 @@ def greedy_decode(
         vis_embedding: box (1, 4) -> (1, d) input embedding of the emitted ``<vis>``.
         prompt_ids (list[int]): the prompt's ids, for ``logits_processor``.
         logits_processor: ``f(ids (1, t), logits (1, V)) -> logits``, as transformers' logits
-            processors; tests use it to force an answer.
+            processors; tests use it to force an answer. Applied before the grammar.
+        constrain (bool): hold the answer to the grammar (False: the model's raw argmax).
     """
     cfg = model.config
     tokenizer = model.require_tokenizer()
     perception = cfg.head == "perception"
+    grammar = answer_grammar(model) if constrain and perception else None
+    ended = False
     generated: list[int] = []
     rows: list[tuple[torch.Tensor, ...]] = []
     phrases: list[str] = []
@@ -110,9 +123,11 @@ def greedy_decode(
         if logits_processor is not None:
             ids = torch.tensor([prompt_ids + generated], device=hidden.device)
             logits = logits_processor(ids, logits)
-        token = int(logits[0].argmax())
+        chosen = logits if grammar is None else grammar.constrain(generated, logits)
+        token = int(chosen[0].argmax())
         num_tokens += 1
         if token == cfg.eos_token_id:
+            ended = True
             break
         generated.append(token)
         if perception and token == cfg.vis_token_id:
@@ -125,6 +140,7 @@ def greedy_decode(
             segment_start = len(generated)
             next_embed = vis_embedding(box)
             if max_objects is not None and len(rows) >= max_objects:
+                ended = True
                 break
         else:
             next_embed = model.embed_tokens(torch.tensor([token], device=hidden.device))
@@ -145,6 +161,7 @@ def greedy_decode(
         ious=ious,
         vis_probs=probs,
         phrases=phrases,
+        complete=ended and (grammar is None or grammar.complete(generated)),
     )
 
 
@@ -163,6 +180,7 @@ def generate(
     max_new_tokens: int = 32,
     max_objects: int | None = None,
     logits_processor: LogitsProcessor | None = None,
+    constrain: bool = True,
 ) -> Generation:
     """The reference decoder: a dynamic KV cache and the model's torch heads.
 
@@ -183,6 +201,7 @@ def generate(
         max_new_tokens=max_new_tokens,
         max_objects=max_objects,
         logits_processor=logits_processor,
+        constrain=constrain,
     )
 
 
@@ -208,7 +227,7 @@ def to_answer(model: PerceptionGPT, gen: Generation, max_objects: int | None = N
     if model.config.head == "text_coords":
         found = tokens.parse_text_boxes(text)[:max_objects]
         detections = [Detection(p, b, None, 1.0) for p, b in found]
-        return Answer(text=text, detections=detections, num_tokens=gen.num_tokens)
+        return Answer(text, detections, gen.num_tokens, gen.complete)
     scores = (gen.vis_probs * gen.ious).clamp(0, 1).float().cpu().numpy()
     boxes = gen.boxes.float().cpu().numpy()
     masks = gen.mask_logits.float().cpu().numpy()
@@ -216,7 +235,7 @@ def to_answer(model: PerceptionGPT, gen: Generation, max_objects: int | None = N
         Detection(phrase, boxes[i], masks[i], float(scores[i]))
         for i, phrase in enumerate(gen.phrases)
     ]
-    return Answer(text=text, detections=detections, num_tokens=gen.num_tokens)
+    return Answer(text, detections, gen.num_tokens, gen.complete)
 
 
 def answer(
@@ -228,6 +247,7 @@ def answer(
     max_objects: int | None = None,
     prompt_boxes: np.ndarray | None = None,
     logits_processor: LogitsProcessor | None = None,
+    constrain: bool = True,
 ) -> Answer:
     """The reference answer to one command about one HxWx3 uint8 RGB image (model frame)."""
     pixel_values, _ = model.preprocess([image])
@@ -242,5 +262,6 @@ def answer(
         max_new_tokens=max_new_tokens,
         max_objects=max_objects,
         logits_processor=logits_processor,
+        constrain=constrain,
     )
     return to_answer(model, gen, max_objects)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from pgpt_ros.data.shapesref import command_words
 from pgpt_ros.model.tokens import (
     DEFAULT_PROMPT_TEMPLATE,
     IMAGE_TOKEN,
@@ -118,6 +119,9 @@ def _corpus() -> list[str]:
         for shape in SHAPES:
             lines.append(f"find the {colour} {shape} {colour} {shape}s, the {colour} {shape}")
     lines.append(" ".join(WORDS))
+    # Every word a ShapesRef command can hold (spoken wrappers, unknown things): one token each,
+    # so "can you find ... please" costs the model three tokens, not a dozen byte pieces.
+    lines.append(" ".join(command_words()))
     lines.append(" ".join(w.capitalize() for w in WORDS + COLOURS + SHAPES))
     return lines * 4
 

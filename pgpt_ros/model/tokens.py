@@ -148,9 +148,20 @@ def encode_answer(
         return _encode_text(tokenizer, " " + answer_text(phrases, boxes)) + [eos_token_id]
     ids: list[int] = []
     for i, phrase in enumerate(phrases):
-        ids += _encode_text(tokenizer, (SEPARATOR if i else "") + " " + phrase)
+        ids += phrase_ids(tokenizer, phrase, i)
         ids.append(vis_token_id)
     return ids + [eos_token_id]
+
+
+def phrase_ids(tokenizer, phrase: str, index: int) -> list[int]:
+    """Token ids of the ``index``-th phrase of a perception answer, separator included (the
+    answer grammar walks exactly these)."""
+    return _encode_text(tokenizer, (SEPARATOR if index else "") + " " + phrase)
+
+
+def not_found_ids(tokenizer) -> list[int]:
+    """Token ids of the answer with no target, EOS excluded."""
+    return _encode_text(tokenizer, " " + NOT_FOUND)
 
 
 def clean_phrase(text: str) -> str:

@@ -16,6 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pgpt_ros.commands import BadCommand
 from pgpt_ros.msg import DetectionArray
+from pgpt_ros.policy import IncompleteAnswer
 from pgpt_ros.ros import messages, vision_messages
 from pgpt_ros.ros.depth_messages import add_depth_message, set_camera_info, stamp_ns
 from pgpt_ros.ros.images import BadImage, frame_to_rgb, from_array
@@ -112,6 +113,8 @@ class Answering:
             )  # fmt: skip
         except BadCommand as error:  # e.g. more tokens than the model reads
             return self.status(job, DetectionArray.BAD_COMMAND, str(error), frame)
+        except IncompleteAnswer as error:  # a parameter the user can raise, not a model fault
+            return self.status(job, DetectionArray.INCOMPLETE_ANSWER, str(error), frame)
         self.last_inference_s = perception.inference_s
         found, header = perception.detections, frame.msg.header
         height, width = rgb.shape[:2]

@@ -33,6 +33,7 @@ STATUS_NAMES = {
         "INTERNAL_ERROR",
         "STOPPING",
         "INACTIVE",
+        "INCOMPLETE_ANSWER",
     )
 }
 

@@ -211,6 +211,7 @@ class StaticDecoder:
         max_new_tokens: int = 32,
         max_objects: int | None = None,
         logits_processor: LogitsProcessor | None = None,
+        constrain: bool = True,
     ) -> Generation:
         """Greedy answer after the cached prefix; the same contract as ``PerceptionGPT.generate``.
 
@@ -219,6 +220,7 @@ class StaticDecoder:
             image_feats (torch.Tensor): (1, N, d) the frame's projector outputs (the heads' keys).
             pixel_values (torch.Tensor): (1, 3, S, S) the frame's model input.
             prompt_ids (list[int]): the whole prompt's ids, for ``logits_processor``.
+            constrain (bool): hold the answer to the model's answer grammar.
         """
 
         def decode_vis(hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -235,4 +237,5 @@ class StaticDecoder:
             max_new_tokens=max_new_tokens,
             max_objects=max_objects,
             logits_processor=logits_processor,
+            constrain=constrain,
         )

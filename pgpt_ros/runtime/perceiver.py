@@ -10,7 +10,9 @@ As SamPredictor, the frame is explicit: ``set_image`` runs the vision tower once
 ``predict`` on that frame reuses its features and the image prefix in the KV cache. The answer
 comes from the fast path (``decoder.StaticDecoder``: static KV cache, CUDA graphs on a GPU), each
 ``<vis>`` decoded by the selected head backend the moment it appears; ``postprocess`` drops
-repeats and low scores and maps the rest to pixels.
+repeats and low scores and maps the rest to pixels. Decoding is held to the answer grammar
+(``pgpt_ros.model.grammar``), so an answer is "not found" or ``phrase <vis>`` items; one the
+token limit cut short is never served: ``predict`` raises ``IncompleteAnswer``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pgpt_ros.commands import BadCommand, normalize_command
 from pgpt_ros.model.generation import Answer, LogitsProcessor, to_answer
 from pgpt_ros.model.perception_gpt import PerceptionGPT
 from pgpt_ros.model.preprocess import check_image
-from pgpt_ros.policy import AnswerPolicy
+from pgpt_ros.policy import AnswerPolicy, IncompleteAnswer
 from pgpt_ros.runtime.backends import (
     HeadBackend,
     TorchHeads,
@@ -165,10 +167,12 @@ class Perceiver:
         *,
         policy: AnswerPolicy | None = None,
         logits_processor: LogitsProcessor | None = None,
+        constrain: bool = True,
     ) -> Answer:
         """The model's answer about the set frame, in the model's normalised frame, every
-        ``<vis>`` kept (what ``predict`` filters and maps to pixels). ``logits_processor`` is as in
-        ``pgpt_ros.model.generation`` (tests, benchmarks)."""
+        ``<vis>`` kept (what ``predict`` filters and maps to pixels); ``answer.complete`` is
+        False when the token limit cut it. ``logits_processor`` and ``constrain`` (the answer
+        grammar) are as in ``pgpt_ros.model.generation`` (tests, benchmarks)."""
         policy = policy or self.policy
         frame = self._frame
         if frame is None:
@@ -192,16 +196,24 @@ class Perceiver:
             max_new_tokens=policy.max_new_tokens,
             max_objects=policy.max_objects,
             logits_processor=logits_processor,
+            constrain=constrain,
         )
         frame.prefix_ids = prefix_ids
         return to_answer(model, gen, policy.max_objects)
 
     def predict(self, command: str, *, policy: AnswerPolicy | None = None) -> Perception:
         """Answers ``command`` about the set frame, in its pixels, each object once and above
-        the score threshold. BadCommand for a command that cannot be answered."""
+        the score threshold. BadCommand for a command that cannot be answered; IncompleteAnswer
+        when ``policy.max_new_tokens`` ends the answer before it is whole."""
         policy = policy or self.policy
         start = time.perf_counter()
         answer = self.answer(command, policy=policy)
+        if not answer.complete:
+            raise IncompleteAnswer(
+                answer.text,
+                f"the answer used all {policy.max_new_tokens} tokens of max_new_tokens before it "
+                "ended; raise max_new_tokens",
+            )
         found = to_pixels(select(answer.detections, policy), self._frame.transform,
                           policy.with_masks)  # fmt: skip
         return Perception(answer.text, found, answer.num_tokens, time.perf_counter() - start)

@@ -14,16 +14,20 @@ from pgpt_ros.model.parameters import freeze_vision_tower
 from pgpt_ros.training.objective import LossWeights, PerceptionObjective
 
 
-def build_objective(config: dict) -> PerceptionObjective:
+def build_objective(config: dict, answer_phrases: list[str] | None = None) -> PerceptionObjective:
     """The configured model (``model``/``init``, ``lora``, ``freeze_vision``) and objective.
 
     ``init`` is a saved PerceptionGPT or a LLaVA checkpoint (wrapped with new heads; ``model``
     keys other than ``preset`` are then config overrides). LoRA needs ``init``: an adapter is
-    saved against the model it adapts.
+    saved against the model it adapts. A new model (a preset, or a wrapped LLaVA) holds its
+    answers to ``answer_phrases`` (the training data's) unless ``model.answer_phrases`` says
+    otherwise; a saved model keeps its own.
     """
     torch.manual_seed(config["train"]["seed"])
     init = config["init"]
     fields = {k: v for k, v in config["model"].items() if k != "preset"}
+    if answer_phrases is not None:
+        fields.setdefault("answer_phrases", list(answer_phrases))
     if init and is_llava_dir(Path(init)):
         model = wrap_llava(init, fields)
     elif init:

@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
         "keep_checkpoints": 1,
         "seed": 0,
         "threads": 2,
+        # processes that render and collate the next steps' batches while the model trains (0:
+        # in the training process, between steps)
+        "data_workers": 0,
         "device": "cpu",  # "auto": whatever accelerate finds (GPUs under accelerate launch)
         # GPU training (pgpt_ros.training.precision): autocast dtype ("no", "bf16", "fp16"),
         # storage dtype of the frozen weights (null: as loaded; "bfloat16" needs autocast), and

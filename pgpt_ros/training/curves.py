@@ -17,7 +17,9 @@ def plot_curves(log: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     history = log["history"]
     steps = [h["step"] for h in history]
-    for name in [k for k in (history[0] if history else {}) if k not in ("step", "lr", "time_s")]:
+    for name in [
+        k for k in (history[0] if history else {}) if k not in ("step", "lr", "time_s", "cpu_s")
+    ]:
         values = np.maximum([h[name] for h in history], 1e-4)
         left.plot(steps, values, label=name, linewidth=2 if name == "loss" else 1)
     left.set_yscale("log")

@@ -8,8 +8,13 @@ processes under ``accelerate launch`` see disjoint samples without a sampler.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 from pgpt_ros.data.sample import Sample
 
@@ -56,6 +61,17 @@ def build_data(config: dict) -> tuple[list[Stage], list[Sample]]:
     return stages, val_samples
 
 
+def answer_phrases(config: dict, stages: list[Stage]) -> list[str]:
+    """Every phrase the training answers can name: the answer vocabulary a new model's decoding
+    is held to (``PerceptionGPTConfig.answer_phrases``)."""
+    if config["data"]["dataset"] == "refcoco":
+        # a target of an unknown category is called "object" (pgpt_ros.data.refcoco)
+        return sorted({*stages[-1].dataset.categories.values(), "object"})
+    from pgpt_ros.data.shapesref import COLOURS, SHAPES
+
+    return [f"{colour} {shape}" for colour in COLOURS for shape in SHAPES]
+
+
 def _tupled(scene: dict) -> dict:
     """YAML gives lists; SceneConfig's vocabulary fields are tuples."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()}
@@ -73,3 +89,32 @@ def batch_samples(stages: list[Stage], step: int, batch_size: int, rank: int = 0
     if commands_per_image > 1:
         return [dataset.commands(i, commands_per_image) for i in indices]
     return [dataset[i] for i in indices]
+
+
+class StepBatches(Dataset):
+    """Item ``i`` is the collated batch of step ``first + i`` (``batch_samples``), so a
+    ``DataLoader``'s workers can render the next steps while the model trains on this one; the
+    order stays a pure function of the step."""
+
+    def __init__(self, stages: list[Stage], collate: Callable[[list], dict[str, torch.Tensor]],
+                 first: int, last: int, batch_size: int, rank: int, world: int,
+                 commands_per_image: int) -> None:  # fmt: skip
+        self.stages, self.collate = stages, collate
+        self.first, self.last = first, last
+        self.args = (batch_size, rank, world, commands_per_image)
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.collate(batch_samples(self.stages, self.first + index, *self.args))
+
+
+def step_batches(batches: StepBatches, workers: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The batches in step order, rendered by ``workers`` processes ahead of the model (0: in
+    this process, when asked)."""
+    if workers:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the workers are forked
+    loader = DataLoader(batches, batch_size=None, shuffle=False, num_workers=workers,
+                        prefetch_factor=2 if workers else None)  # fmt: skip
+    return iter(loader)

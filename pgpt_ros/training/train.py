@@ -42,7 +42,7 @@ from pgpt_ros.training.build import build_objective
 from pgpt_ros.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from pgpt_ros.training.config import load_config
 from pgpt_ros.training.curves import plot_curves
-from pgpt_ros.training.data import batch_samples, build_data
+from pgpt_ros.training.data import StepBatches, answer_phrases, build_data, step_batches
 from pgpt_ros.training.optim import lr_factor, make_optimizer
 
 
@@ -77,10 +77,13 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     checkpoint_dir = checkpoint_dir or Path("out/checkpoints") / out.name
     log_dir = log_dir or Path("out/logs") / out.name
     stages, val_samples = build_data(config)
-    objective = build_objective(config)
+    objective = build_objective(config, answer_phrases(config, stages))
     precision.configure(objective, tr)
     optimizer = make_optimizer(objective, tr)
-    log: dict = {"config": config, "history": [], "validation": [], "wall_time_s": 0.0}
+    # CPU time beside wall time: on a machine other jobs share, the process's CPU seconds say
+    # what the run costs (with one thread, about the wall time an idle core would take).
+    log: dict = {"config": config, "history": [], "validation": [], "wall_time_s": 0.0,
+                 "cpu_time_s": 0.0}  # fmt: skip
     step = 0
     found = latest_checkpoint(checkpoint_dir) if resume else None
     if resume and found is None:
@@ -95,16 +98,20 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     log["trainable_parameters"] = {k: list(v) for k, v in trainable_summary(model).items()}
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
     started = time.perf_counter() - log["wall_time_s"]
+    started_cpu = time.process_time() - log.get("cpu_time_s", 0.0)
     running: dict[str, float] = {}
     count = 0
     per_image = config["data"]["commands_per_image"]
     bar = tqdm(total=tr["steps"], initial=step, desc="train", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
+    batches = step_batches(
+        StepBatches(stages, collate.pack if per_image > 1 else collate, step, tr["steps"],
+                    tr["batch_size"], accelerator.process_index, accelerator.num_processes,
+                    per_image),
+        tr["data_workers"],
+    )  # fmt: skip
     while step < tr["steps"]:
-        samples = batch_samples(stages, step, tr["batch_size"], accelerator.process_index,
-                                accelerator.num_processes, per_image)  # fmt: skip
-        tensors = collate.pack(samples) if per_image > 1 else collate(samples)
-        batch = {k: v.to(accelerator.device) for k, v in tensors.items()}
+        batch = {k: v.to(accelerator.device) for k, v in next(batches).items()}
         lr = tr["lr"] * lr_factor(step, tr)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
@@ -121,6 +128,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
         bar.update(1)
         if step % tr["log_every"] == 0 or step == tr["steps"]:
             entry = {"step": step, "lr": lr, "time_s": time.perf_counter() - started,
+                     "cpu_s": time.process_time() - started_cpu,
                      **{k: v / count for k, v in running.items()}}  # fmt: skip
             log["history"].append(entry)
             bar.set_postfix(loss=f"{entry['loss']:.3f}")
@@ -137,6 +145,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
             tqdm.write(f"step {step}: val acc@0.5 {v['acc@0.5']:.3f}, mask mIoU "
                        f"{v['mask_miou'] or 0:.3f}")  # fmt: skip
         log["wall_time_s"] = time.perf_counter() - started
+        log["cpu_time_s"] = time.process_time() - started_cpu
         if accelerator.is_main_process and step % tr["checkpoint_every"] == 0:
             save_checkpoint(checkpoint_dir / f"step-{step:07d}", objective, optimizer, step, log)
             for old in sorted(checkpoint_dir.glob("step-*[0-9]"))[: -tr["keep_checkpoints"]]:
