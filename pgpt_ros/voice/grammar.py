@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
@@ -79,6 +80,50 @@ class Grammar:
             public = "public " if name == self.start else ""
             lines.append(f"{public}<{name}> = {_jsgf(expr)};")
         return "\n".join(lines) + "\n"
+
+    def words(self) -> tuple[str, ...]:
+        """Every word of the grammar, in the order the rules first say it."""
+        said = (p for rule in self.rules.values() for p in _parts(rule) if isinstance(p, str))
+        return tuple(dict.fromkeys(word for part in said for word in part.split()))
+
+    def reachable(self) -> Grammar:
+        """The grammar without the rules a command never uses."""
+        used, todo = set(), [self.start]
+        while todo:
+            name = todo.pop()
+            if name not in used:
+                used.add(name)
+                todo += [p.name for p in _parts(self.rules[name]) if isinstance(p, Ref)]
+        return Grammar({n: r for n, r in self.rules.items() if n in used}, self.start)
+
+
+def _parts(expr: Expr) -> Iterator[str | Ref]:
+    """The words and rule references of ``expr``, in order."""
+    if isinstance(expr, str | Ref):
+        yield expr
+    elif isinstance(expr, Opt):
+        yield from _parts(expr.part)
+    else:
+        for part in expr.parts if isinstance(expr, Seq) else expr.options:
+            yield from _parts(part)
+
+
+def around(templates: tuple[str, ...], part: Expr) -> Expr:
+    """``part`` in the ``{}`` of each template ("find the {}", "can you find the {} please").
+
+    Templates that end alike share one copy of ``part``: the word graph copies a part once per
+    place it is used, so "find the {}", "show me the {}" and "{}" make one copy, not three.
+    """
+    starts: dict[str, list[str]] = {}
+    for template in templates:
+        before, after = (side.strip() for side in template.split("{}"))
+        starts.setdefault(after, []).append(before)
+    options = []
+    for after, befores in starts.items():
+        said = tuple(b for b in befores if b)
+        start = [] if not said else [Alt(said) if len(said) == len(befores) else Opt(Alt(said))]
+        options.append(Seq((*start, part, *([after] if after else []))))
+    return Alt(tuple(options))
 
 
 def _jsgf(expr: Expr) -> str:
