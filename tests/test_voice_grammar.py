@@ -95,6 +95,16 @@ def test_a_small_grammar_as_jsgf_and_as_a_word_graph():
     assert snapper(["find", "the", "blue", "mug"]).cost == 0.0
     assert snapper(["find", "glass"]).command == "find the glass"  # "the" added
     assert snapper(["find", "the", "green", "mug"]).command == "find the mug"  # "green" dropped
+    assert snapper(["find", "the", "blue", "mag"]).command == "find the blue mug"  # repaired
+    exact = Snapper(grammar, snapper.content_words, exact=frozenset({"mug"}))
+    assert exact(["find", "the", "blue", "mag"]) is None  # "mug" only as heard
+
+
+def test_one_is_never_made_out_of_another_word(normaliser):
+    """Whisper heard "Help me find the values on the shapes." for "help me find the largest of
+    the shapes": "values" is a spelling away from "blue", "on" from "one", but no "one" was said."""
+    assert normaliser.snap("Help me find the values on the shapes.") is None
+    assert normaliser("the circle left on the red square") == "the circle left of the red square"
 
 
 def test_the_prompt_shows_every_meaning_and_template_word_in_example_commands(normaliser):
@@ -106,19 +116,27 @@ def test_the_prompt_shows_every_meaning_and_template_word_in_example_commands(no
         assert normaliser.is_command(" ".join(words(sentence))), sentence
 
 
-def listener_hearing(*texts: str) -> Listener:
-    """A listener whose engine hears ``texts`` in turn (each utterance is one second)."""
+def listener_hearing(*heard: str | tuple[str, ...]) -> Listener:
+    """A listener whose engine hears ``heard`` in turn: a text, or the best hypothesis and its
+    alternatives."""
 
     class Heard:
         name = "scripted"
 
         def __init__(self) -> None:
-            self.texts = iter(texts)
+            self.heard = iter(heard)
 
         def transcribe(self, audio: np.ndarray) -> Recognition:
-            return Recognition(next(self.texts), 0.9)
+            said = next(self.heard)
+            best, *others = said if isinstance(said, tuple) else (said,)
+            return Recognition(best, 0.9, tuple(others))
 
     return Listener(Heard(), None, Normaliser(Vocabulary.shapesref()))
+
+
+def hear(listener: Listener):
+    transcript = listener.recognise(Utterance(np.zeros(16000), 0.0, 1.0))
+    return transcript.status, transcript.command
 
 
 @pytest.mark.parametrize(
@@ -131,8 +149,19 @@ def listener_hearing(*texts: str) -> Listener:
      "Point at the largest square that is blue.", "all circles that are green"],
 )  # fmt: skip
 def test_spoken_and_reordered_wordings_are_forwarded_as_said(heard):
-    [transcript] = [listener_hearing(heard).recognise(Utterance(np.zeros(16000), 0.0, 1.0))]
-    assert (transcript.status, transcript.command) == ("FORWARDED", " ".join(words(heard)))
+    assert hear(listener_hearing(heard)) == ("FORWARDED", " ".join(words(heard)))
+
+
+def test_a_lower_beam_names_an_object_as_one_only_with_the_best_beams_words():
+    """Whisper's beams for "show me the way home" and "highlight all the blue ones"."""
+    listener = listener_hearing(
+        ("Show me that way home.", "Show me the white home.", "Show me the red one."),
+        ("I like all of the blue ones.", "Find all the blue ones."),
+        ("Mumble.", "Find the blue star."),  # a named shape needs no such support
+    )
+    assert hear(listener) == ("NOT_A_COMMAND", "show me that way home")
+    assert hear(listener) == ("FORWARDED", "find all the blue ones")
+    assert hear(listener) == ("FORWARDED", "find the blue star")
 
 
 def test_every_wording_the_model_is_trained_on_is_a_command(normaliser):

@@ -12,6 +12,8 @@ a snap repairs and never invents meaning:
   (rapidfuzz Indel, 0-1), only between words at least ``MIN_SIMILARITY`` alike ("left on" ->
   "left of") and ``MIN_CONTENT_SIMILARITY`` for a meaning word ("circel" -> "circle", never
   "stop" -> "star"); a heard vocabulary word is never swapped for another ("red" was heard);
+  words that must be heard as they are (``Snapper``'s ``exact``: "one", a spelling away from the
+  "on" recognisers write everywhere) are never reached by a replacement;
 - dropping a heard word: ``DROP`` (fillers, words outside the grammar; a vocabulary word costs
   ``DROP_KNOWN``);
 - adding a word nobody said: ``ADD`` for the words that carry no meaning ("the", "of", "me"), and
@@ -192,11 +194,15 @@ class Snapper:
         grammar (Grammar): the commands.
         content_words (frozenset[str]): words that carry meaning: never added, and a heard word
             is replaced by one only when their spelling is ``MIN_CONTENT_SIMILARITY`` alike.
+        exact (frozenset[str]): words that count only when heard as they are: no replacement
+            reaches them.
     """
 
-    def __init__(self, grammar: Grammar, content_words: frozenset[str]) -> None:
+    def __init__(self, grammar: Grammar, content_words: frozenset[str],
+                 exact: frozenset[str] = frozenset()) -> None:  # fmt: skip
         self.graph = WordGraph(grammar)
         self.content_words = content_words
+        self.exact = exact
         self.known = frozenset(w for arcs in self.graph.arcs for w, _ in arcs if w is not None)
 
     def __call__(self, heard: list[str]) -> Snap | None:
@@ -227,7 +233,7 @@ class Snapper:
         """A heard command word is kept or dropped, never swapped for another: "red" was heard."""
         if heard == said:
             return 0.0
-        if heard in self.known:
+        if heard in self.known or said in self.exact:
             return math.inf
         similarity = Indel.normalized_similarity(heard, said)
         needed = MIN_CONTENT_SIMILARITY if said in self.content_words else MIN_SIMILARITY

@@ -24,7 +24,8 @@ descriptions' other forms after "the"), "a red mug", "the red one", "the largest
 "the mug that is next to the glass", "the mug to the left of the glass" (``sides``); plural: "all
 red mugs", "all the red mugs", "all mugs that are red", "all the red ones". Without spoken
 wrappers the grammar is the templates alone. "one" and "ones" stand for the noun: like a colour
-or a shape, a snap never adds them ("find the red" stays no command).
+or a shape, a snap never adds them ("find the red" stays no command), nor repairs a heard word
+into them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from pgpt_ros.data import shapesref
 from pgpt_ros.data.shapesref import phrasing
 from pgpt_ros.voice.grammar import Alt, Expr, Grammar, Opt, Ref, Seq, around
 
-PRONOUNS = ("one", "ones")  # "the red one", "all the red ones": the noun, unsaid
+# "the red one", "all the red ones": the noun, unsaid. Snapping takes them only as heard ("on" is a
+# spelling away from "one": "find the blue on the shapes" must not become "find the blue one").
+PRONOUNS = frozenset({"one", "ones"})
 # Spoken either way ("I'm looking for all the stars" is "I am looking for {}"): a template or
 # wrapper with one of these also matches with the other.
 CONTRACTIONS = (("i am", "i'm"), ("where is", "where's"))
@@ -190,10 +193,10 @@ class Vocabulary:
         sides = tuple(f"to the {side} of" for side in self.sides.values())
         noun_phrase = [Seq(("the", Ref("described"))),
                        Seq((Alt(("a", "an")), Opt(attribute), Ref("noun"))),
-                       Seq(("the", attribute, PRONOUNS[0]))]  # fmt: skip
+                       Seq(("the", attribute, "one"))]  # fmt: skip
         if self.extremes:
             noun_phrase.append(Seq(("the", extreme, "of the", Ref("plural_described"))))
-        forms = {  # rule -> (templates, what their {} holds, the rule that says it)
+        forms = {  # rule -> (templates, the rule their {} holds) for templates and wrappers
             "singular": ((self.singular_templates, "described"),
                          (self.spoken_singular, "noun_phrase")),
             "plural": ((self.plural_templates, "plural_described"),
@@ -206,7 +209,7 @@ class Vocabulary:
                                if templates)) for name, said in forms.items()},
             "noun_phrase": Alt(tuple(noun_phrase)),
             "plural_phrase": Alt((Seq(("all", Opt("the"), Ref("plural_described"))),
-                                  Seq(("all the", attribute, PRONOUNS[1])))),
+                                  Seq(("all the", attribute, "ones")))),
             "described": described,
             "plural_described": Alt((Seq((Opt(attribute), plurals)),
                                      Seq((plurals, "that are", attribute)))),
