@@ -1,4 +1,4 @@
-"""``pgpt-bench voice``: speech recognition accuracy, speed and end-of-speech latency.
+"""``pgpt-bench voice``: speech recognition accuracy and speed on the synthesised commands.
 
     pgpt-bench voice                         # every engine and bias mode -> docs/bench/voice-cpu.json
     pgpt-bench voice --modes whisper/examples --conditions clean --out /tmp/bench
