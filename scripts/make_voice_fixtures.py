@@ -15,7 +15,10 @@ detection sees a start and an end):
 - ``tests/fixtures/voice/heldout/*.flac`` and ``manifest.json``: a second set that nothing was
   tuned on: 40 commands as ShapesRef itself words them (drawn from random scenes, so also colour
   on both objects of a relation and bare "the star"), put in the spoken templates, in 6 other
-  voice variants at 120-200 words per minute, plus 8 sentences that are not commands;
+  voice variants at 120-200 words per minute, plus 8 sentences that are not commands; then 10
+  commands in the spoken and reordered wordings the model is also trained on ("could you find the
+  red one", "the largest of the blue circles"), drawn by ShapesRef's own phrasing, and 2 more
+  sentences that are not commands, one a command cut short ("could you find the red");
 - ``pgpt_ros/voice/assets/find_the_green_star.wav``: the spoken command of ``make demo``.
 
 The clips are a pure function of this script, the espeak-ng version and the seed; espeak-ng is
@@ -25,14 +28,27 @@ speech: they are clean, steady and free of accents, so real users will see more 
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from pgpt_ros.data.shapesref import COLOURS, EXTREMES, RELATIONS, SHAPES, ShapesRef, commands_for
+from pgpt_ros.data.shapesref import (
+    COLOURS,
+    EXTREMES,
+    KINDS,
+    RELATIONS,
+    SHAPES,
+    SceneConfig,
+    ShapesRef,
+    commands_for,
+)
+from pgpt_ros.data.shapesref.expressions import expressions
+from pgpt_ros.data.shapesref.phrasing import phrase
 from pgpt_ros.voice.audio import SAMPLE_RATE, add_noise, read_audio, write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +69,13 @@ HELDOUT_SPEEDS = (120, 145, 175, 200)
 NOT_COMMANDS = ("what a lovely day it is", "turn off the lights in the kitchen",
                 "how are you today", "stop", "thank you very much", "go to the charging dock",
                 "find my keys please", "the weather is nice outside")  # fmt: skip
+SPOKEN_SEED = 20
+SPOKEN = SceneConfig(phrasing={"spoken": 1.0, "reordered": 1.0})
+SPOKEN_NOT_COMMANDS = ("could you find the red", "help me find my glasses")
+# The wordings the spoken clips must hold between them: "the red one" / "all the red ones", "to
+# the left of", "the largest of the circles", "that is red", "a red circle", and requests.
+SPOKEN_FORMS = (r"\bones?\b", r"\bto the \w+ of\b", r"\bmost of the|est of the", r"\bthat (is|are)\b",
+                r"\ban? \w", r"^(could|help|I'm|I am|do you|can you|please)")  # fmt: skip
 
 # Phrasings of the perception model's training data (ShapesRef templates) and the polite forms
 # users say; "{}" is a description such as "red circle" or "largest blue shape".
@@ -108,6 +131,28 @@ def heldout_commands(count: int, rng: np.random.Generator) -> list[str]:
     return commands
 
 
+def spoken_commands(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` commands in the spoken and reordered wordings, as ShapesRef's phrasing draws
+    them for random scenes (every kind in turn; things ShapesRef never draws left out). A draw
+    is kept only if it says one of ``SPOKEN_FORMS`` no earlier one does, until all are said, so
+    that ten clips hold every form."""
+    commands: list[str] = []
+    missing = list(SPOKEN_FORMS)
+    draws = itertools.count()
+    while len(commands) < count:
+        scene = ShapesRef.scene(int(rng.integers(20_000, 30_000)), 640, 480)
+        found = [e for e in expressions(scene, KINDS[next(draws) % len(KINDS)], SPOKEN)
+                 if "absent" not in e.meta]  # fmt: skip
+        if not found:
+            continue
+        command = phrase(rng, found[int(rng.integers(len(found)))], SPOKEN).command
+        said = [form for form in missing if re.search(form, command)]
+        if said or not missing:
+            commands.append(command)
+            missing = [form for form in missing if form not in said]
+    return commands
+
+
 def speak(text: str, voice: str, speed: int) -> np.ndarray:
     """espeak-ng's rendering of ``text`` at 16 kHz with the silences around it."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,6 +196,8 @@ def make_heldout_set(rng: np.random.Generator, count: int = 40) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     said = [(text, True) for text in heldout_commands(count, rng)]
     said += [(text, False) for text in NOT_COMMANDS]
+    said += [(text, True) for text in spoken_commands(10, np.random.default_rng(SPOKEN_SEED))]
+    said += [(text, False) for text in SPOKEN_NOT_COMMANDS]
     manifest = []
     for index, (text, command) in enumerate(said):
         voice = HELDOUT_VOICES[index % len(HELDOUT_VOICES)]

@@ -12,6 +12,8 @@ a snap repairs and never invents meaning:
   (rapidfuzz Indel, 0-1), only between words at least ``MIN_SIMILARITY`` alike ("left on" ->
   "left of") and ``MIN_CONTENT_SIMILARITY`` for a meaning word ("circel" -> "circle", never
   "stop" -> "star"); a heard vocabulary word is never swapped for another ("red" was heard);
+  words that must be heard as they are (``Snapper``'s ``exact``: "one", a spelling away from the
+  "on" recognisers write everywhere) are never reached by a replacement;
 - dropping a heard word: ``DROP`` (fillers, words outside the grammar; a vocabulary word costs
   ``DROP_KNOWN``);
 - adding a word nobody said: ``ADD`` for the words that carry no meaning ("the", "of", "me"), and
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
@@ -79,6 +82,50 @@ class Grammar:
             public = "public " if name == self.start else ""
             lines.append(f"{public}<{name}> = {_jsgf(expr)};")
         return "\n".join(lines) + "\n"
+
+    def words(self) -> tuple[str, ...]:
+        """Every word of the grammar, in the order the rules first say it."""
+        said = (p for rule in self.rules.values() for p in _parts(rule) if isinstance(p, str))
+        return tuple(dict.fromkeys(word for part in said for word in part.split()))
+
+    def reachable(self) -> Grammar:
+        """The grammar without the rules a command never uses."""
+        used, todo = set(), [self.start]
+        while todo:
+            name = todo.pop()
+            if name not in used:
+                used.add(name)
+                todo += [p.name for p in _parts(self.rules[name]) if isinstance(p, Ref)]
+        return Grammar({n: r for n, r in self.rules.items() if n in used}, self.start)
+
+
+def _parts(expr: Expr) -> Iterator[str | Ref]:
+    """The words and rule references of ``expr``, in order."""
+    if isinstance(expr, str | Ref):
+        yield expr
+    elif isinstance(expr, Opt):
+        yield from _parts(expr.part)
+    else:
+        for part in expr.parts if isinstance(expr, Seq) else expr.options:
+            yield from _parts(part)
+
+
+def around(templates: tuple[str, ...], part: Expr) -> Expr:
+    """``part`` in the ``{}`` of each template ("find the {}", "can you find the {} please").
+
+    Templates that end alike share one copy of ``part``: the word graph copies a part once per
+    place it is used, so "find the {}", "show me the {}" and "{}" make one copy, not three.
+    """
+    starts: dict[str, list[str]] = {}
+    for template in templates:
+        before, after = (side.strip() for side in template.split("{}"))
+        starts.setdefault(after, []).append(before)
+    options = []
+    for after, befores in starts.items():
+        said = tuple(b for b in befores if b)
+        start = [] if not said else [Alt(said) if len(said) == len(befores) else Opt(Alt(said))]
+        options.append(Seq((*start, part, *([after] if after else []))))
+    return Alt(tuple(options))
 
 
 def _jsgf(expr: Expr) -> str:
@@ -147,11 +194,15 @@ class Snapper:
         grammar (Grammar): the commands.
         content_words (frozenset[str]): words that carry meaning: never added, and a heard word
             is replaced by one only when their spelling is ``MIN_CONTENT_SIMILARITY`` alike.
+        exact (frozenset[str]): words that count only when heard as they are: no replacement
+            reaches them.
     """
 
-    def __init__(self, grammar: Grammar, content_words: frozenset[str]) -> None:
+    def __init__(self, grammar: Grammar, content_words: frozenset[str],
+                 exact: frozenset[str] = frozenset()) -> None:  # fmt: skip
         self.graph = WordGraph(grammar)
         self.content_words = content_words
+        self.exact = exact
         self.known = frozenset(w for arcs in self.graph.arcs for w, _ in arcs if w is not None)
 
     def __call__(self, heard: list[str]) -> Snap | None:
@@ -182,7 +233,7 @@ class Snapper:
         """A heard command word is kept or dropped, never swapped for another: "red" was heard."""
         if heard == said:
             return 0.0
-        if heard in self.known:
+        if heard in self.known or said in self.exact:
             return math.inf
         similarity = Indel.normalized_similarity(heard, said)
         needed = MIN_CONTENT_SIMILARITY if said in self.content_words else MIN_SIMILARITY

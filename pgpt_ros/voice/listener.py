@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 from pgpt_ros.voice.engine import Engine
 from pgpt_ros.voice.normalise import Normaliser, words
 from pgpt_ros.voice.segmenter import Segmenter, Utterance
+from pgpt_ros.voice.vocabulary import PRONOUNS
 
 ACTIVATIONS = ("always", "wake_word", "push_to_talk")
 WAKE_WORD_SIMILARITY = 80.0  # rapidfuzz ratio: "robot" heard as "robots" or "roebot" still wakes
@@ -114,8 +115,17 @@ class Listener:
 
     def to_command(self, text: str, alternatives: tuple[str, ...] = ()) -> str:
         """The command nearest any of the engine's hypotheses (the fewest edits; the better
-        ranked on a tie); else the best hypothesis' cleaned words, which are no command."""
-        snaps = [s for s in map(self.normaliser.snap, (text, *alternatives)) if s is not None]
+        ranked on a tie); else the best hypothesis' cleaned words, which are no command.
+
+        A command that names its object only as "one" ("show me the red one") is taken from a
+        lower-ranked hypothesis only if the best one says its meaning words too: with nothing
+        but a colour to go on, it is what Whisper's language model guesses for any "the ... one"
+        ("show me the way home" had "Show me the red one." as its third beam).
+        """
+        said = set(self.normaliser.clean(text))
+        content = self.normaliser.vocabulary.content_words
+        snaps = [snap for rank, snap in enumerate(map(self.normaliser.snap, (text, *alternatives)))
+                 if snap is not None and (rank == 0 or not _pronoun_only(snap.command, said, content))]  # fmt: skip
         if not snaps:
             return self.normaliser(text)
         return min(snaps, key=lambda snap: snap.cost).command
@@ -149,3 +159,9 @@ class Listener:
         if len(heard) < n or fuzz.ratio(said, " ".join(self._wake)) < WAKE_WORD_SIMILARITY:
             return None
         return " ".join(heard[n:])
+
+
+def _pronoun_only(command: str, said: set[str], content: frozenset[str]) -> bool:
+    """Whether ``command`` names its object as "one"/"ones" with meaning words not in ``said``."""
+    words = set(command.split())
+    return bool(words & PRONOUNS) and not (words & content) <= said

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from pgpt_ros.voice.grammar import Snap, Snapper
-from pgpt_ros.voice.vocabulary import Vocabulary
+from pgpt_ros.voice.vocabulary import PRONOUNS, Vocabulary
 
 FILLERS = frozenset({"uh", "uhm", "um", "umm", "er", "erm", "ah", "eh", "hmm", "hm", "mm", "mhm"})
 MAX_REPEAT = 3  # longest phrase (words) whose immediate repetition counts as a stutter
@@ -54,7 +54,7 @@ class Normaliser:
     def __init__(self, vocabulary: Vocabulary,
                  max_cost_per_word: float = MAX_COST_PER_WORD) -> None:  # fmt: skip
         self.vocabulary = vocabulary
-        self.snapper = Snapper(vocabulary.grammar(), vocabulary.content_words)
+        self.snapper = Snapper(vocabulary.grammar(), vocabulary.content_words, PRONOUNS)
         self._known = self.snapper.known
         self.max_cost_per_word = max_cost_per_word
 
