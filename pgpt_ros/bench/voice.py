@@ -39,7 +39,16 @@ from pgpt_ros.voice.sources import CHUNK_S
 from pgpt_ros.voice.vad import SileroVad
 from pgpt_ros.voice.vocabulary import Vocabulary
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "voice"
+
+def fixtures() -> Path:
+    """The synthesised clips (``tests/fixtures/voice``): beside the source tree, else under the
+    working directory, since an installed package carries no tests."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (root / "tests" / "fixtures" / "voice").is_dir():
+            return root / "tests" / "fixtures" / "voice"
+    return Path("tests") / "fixtures" / "voice"
+
+
 SETS = ("bench", "heldout")
 CONDITIONS = {"clean": None, "snr20": 20.0, "snr10": 10.0}
 # engine/bias -> (engine, bias, Whisper prompt: None = the vocabulary's example commands)
@@ -144,11 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))  # fmt: skip
+    parser.add_argument("--fixtures", type=Path, default=fixtures(),
+                        help="folder of the clip sets (default: the repository's tests/fixtures/voice)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="JSON goes here")
     args = parser.parse_args(argv)
+    missing = [name for name in args.sets if not (args.fixtures / name / "manifest.json").is_file()]
+    if missing:
+        parser.error(f"no clip set {missing} under {args.fixtures}: run from the repository root "
+                     "or pass --fixtures")  # fmt: skip
     vocabulary = Vocabulary.shapesref()
     segmenter = Segmenter(SileroVad(), SegmenterConfig())
-    clips = {name: load_set(FIXTURES / name) for name in args.sets}
+    clips = {name: load_set(args.fixtures / name) for name in args.sets}
     report = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "engine_threads": 1, "load_average_1m_start": os.getloadavg()[0]},

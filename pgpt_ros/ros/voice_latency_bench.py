@@ -33,10 +33,10 @@ import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile
 
+from pgpt_ros.bench.voice import fixtures
 from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
 
-BENCH_SET = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "voice" / "bench"
 STARTUP_TIMEOUT_S = 120.0  # first start on a busy 2-core machine: torch import and model load
 SCENE = ["-p", "seed:=7", "-p", "width:=640", "-p", "height:=480", "-p", "scene_period_s:=0.0",
          "-p", "source:=shapes"]  # fmt: skip
@@ -149,9 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=16, help="commands spoken, in order")
     parser.add_argument("--voice-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="a voice_node parameter (repeatable)")  # fmt: skip
+    parser.add_argument("--clips-dir", type=Path, default=fixtures() / "bench",
+                        help="the spoken commands (default: the repository's benchmark set)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="JSON goes here")
     args = parser.parse_args(argv)
-    clips = sorted(BENCH_SET.glob("*.flac"))[: args.clips]
+    clips = sorted(args.clips_dir.glob("*.flac"))[: args.clips]
+    if not clips:
+        parser.error(
+            f"no .flac clips in {args.clips_dir}: run from the repository root or pass --clips-dir"
+        )
     load_start = os.getloadavg()[0]
     voice_args = tuple(a for p in args.voice_param for a in ("-p", p))
     report = measure(clips, Path("out/voice-latency"), voice_args)
