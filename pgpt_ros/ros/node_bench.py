@@ -139,6 +139,12 @@ def flood(driver: Driver) -> dict:
     }
 
 
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50 and p95 of ``values`` (the p95 is a measured value, not interpolated)."""
+    ordered = sorted(values)
+    return {"p50": statistics.median(ordered), "p95": ordered[int(0.95 * (len(ordered) - 1))]}
+
+
 def soak(driver: Driver, pid: int, minutes: float) -> dict:
     """30 Hz frames and 2 commands/s; RSS every 30 s, latency of every command."""
     start_s, next_frame, next_command, next_rss = time.monotonic(), 0.0, 0.0, 0.0
@@ -162,8 +168,12 @@ def soak(driver: Driver, pid: int, minutes: float) -> dict:
             if int(now - start_s) > bar.n:
                 bar.update(int(now - start_s) - bar.n)
     driver.spin_until(lambda: all(t in driver.answers for t in sent), ANSWER_TIMEOUT_S)
-    latencies = sorted(1000 * (driver.answers[t][0] - s) for t, s in sent.items()
-                       if t in driver.answers)  # fmt: skip
+    latency = {t: 1000 * (driver.answers[t][0] - s) for t, s in sent.items() if t in driver.answers}
+    latencies = sorted(latency.values())
+    # Per command: the answers' lengths differ ("all shapes" names up to eight objects), so the
+    # spread of one command's latencies is what the node adds, the overall spread is also the model's.
+    by_command = {c: percentiles([v for t, v in latency.items() if t.startswith(c + " soak")])
+                  for c in COMMANDS}  # fmt: skip
     statuses = Counter(
         STATUS_NAMES[driver.answers[t][1].status] for t in sent if t in driver.answers
     )
@@ -173,10 +183,8 @@ def soak(driver: Driver, pid: int, minutes: float) -> dict:
         "commands": len(sent),
         "answered": dict(statuses),
         "lost": len(sent) - len(latencies),
-        "latency_ms": {
-            "p50": statistics.median(latencies),
-            "p95": latencies[int(0.95 * (len(latencies) - 1))],
-        },  # fmt: skip
+        "latency_ms": percentiles(latencies),
+        "latency_ms_by_command": by_command,
         "rss_mb": rss,
         "rss_growth_after_first_minute": after_warmup[-1] / after_warmup[0] - 1,
     }
@@ -260,6 +268,9 @@ def table(result: dict) -> str:
                      f"latency p50 {s['latency_ms']['p50']:.0f} ms p95 "
                      f"{s['latency_ms']['p95']:.0f} ms, RSS growth after the first minute "
                      f"{100 * s['rss_growth_after_first_minute']:+.1f} % |")  # fmt: skip
+        for command, p in s["latency_ms_by_command"].items():
+            lines.append(f"| soak, '{command}' | latency p50 {p['p50']:.0f} ms p95 "
+                         f"{p['p95']:.0f} ms ({p['p95'] / p['p50']:.1f}x) |")  # fmt: skip
     d, e = result["deactivate"], result["exit"]
     lines.append(f"| deactivate x{d['trials']} | unanswered {d['unanswered_calls']}, "
                  f"crashes {d['crashes']} |")  # fmt: skip
