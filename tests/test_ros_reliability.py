@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,20 @@ pytestmark = pytest.mark.ros
 
 def statuses(results) -> Counter:
     return Counter(STATUS_NAMES[r.status] for r in results)
+
+
+@contextmanager
+def real_node_on_a_scene(ros_env, client: Client, log: Path, *params: str) -> Iterator[None]:
+    """perception_node with the embedded model and ``params`` ("name:=value"), a scene published;
+    stopped afterwards, which must end with exit status 0."""
+    args = [a for p in (*params, "image_reliability:=reliable") for a in ("-p", p)]
+    node = start_node(ros_env, log, *args, kind="real", slow_s=0.0)
+    try:
+        client.wait_for_node(node, log)
+        client.publish_image(rgb_image(scene()))
+        yield
+    finally:
+        assert stop(node) == 0, log.read_text()
 
 
 def call_all(client: Client, commands: list[str]) -> list:
@@ -194,19 +210,13 @@ def test_user_text_beyond_the_model_is_bad_command(ros_env, client, tmp_path):
     reason, never INTERNAL_ERROR. (A NUL never reaches the node: rclpy ends a string at the first
     NUL on the sender's side; pgpt_ros.commands refuses one where it can see it.)"""
     log = tmp_path / "node.log"
-    node = start_node(ros_env, log, "-p", "max_command_length:=10000", "-p",
-                      "image_reliability:=reliable", kind="real", slow_s=0.0)  # fmt: skip
-    try:
-        client.wait_for_node(node, log)
-        client.publish_image(rgb_image(scene()))
+    with real_node_on_a_scene(ros_env, client, log, "max_command_length:=10000"):
         for command, reason in [("find the red circle " * 60, "tokens"), ("赤い丸" * 66, "tokens"),
                                 ("what is at <vis>", "reserved")]:  # fmt: skip
             result = client.locate(command)
             assert result.status == DetectionArray.BAD_COMMAND, (command, result.status_message)
             assert reason in result.status_message
         assert client.locate("find the red circle").status == DetectionArray.OK
-    finally:
-        assert stop(node) == 0, log.read_text()
     # Defect 6: exported heads go to the per-user cache (here the test's), logged at start.
     assert f"exported heads cached in {ros_env['PGPT_ROS_CACHE']}" in log.read_text()
 
@@ -216,16 +226,10 @@ def test_an_answer_cut_by_max_new_tokens_is_a_status_not_a_detection(ros_env, cl
     no whole answer ("not found" or "phrase <vis>" then EOS), so the real model's answer is
     INCOMPLETE_ANSWER naming the parameter to raise, and the node keeps serving."""
     log = tmp_path / "node.log"
-    node = start_node(ros_env, log, "-p", "max_new_tokens:=2", "-p",
-                      "image_reliability:=reliable", kind="real", slow_s=0.0)  # fmt: skip
-    try:
-        client.wait_for_node(node, log)
-        client.publish_image(rgb_image(scene()))
+    with real_node_on_a_scene(ros_env, client, log, "max_new_tokens:=2"):
         for _ in range(2):
             result = client.locate("find the red circle")
             assert result.status == DetectionArray.INCOMPLETE_ANSWER, result.status_message
             assert "max_new_tokens" in result.status_message
             assert list(result.detections) == []
-    finally:
-        assert stop(node) == 0, log.read_text()
     assert log.read_text().count(": INCOMPLETE_ANSWER: ") == 2
