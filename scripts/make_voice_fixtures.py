@@ -3,16 +3,16 @@
     apt-get install -y espeak-ng
     PYTHONPATH=. .venv/bin/python scripts/make_voice_fixtures.py
 
-Writes (16 kHz mono 16-bit, 0.5 s of silence before the speech and 0.8 s after, so voice activity
-detection sees a start and an end):
+Writes (16 kHz mono, 16-bit WAV or Ogg Vorbis, 0.5 s of silence before the speech and 0.8 s
+after, so voice activity detection sees a start and an end):
 
 - ``tests/fixtures/voice/*.wav``: a command clean and at 20 dB and 10 dB SNR (white noise), a
   second command in another voice, a sentence that is not a command, near-silence and a burst of
   noise;
-- ``tests/fixtures/voice/bench/*.flac`` and ``manifest.json``: 48 commands of every ShapesRef kind
+- ``tests/fixtures/voice/bench/*.ogg`` and ``manifest.json``: 48 commands of every ShapesRef kind
   and the phrasings the model is trained on, across 8 espeak-ng voices and 4 speeds (the benchmark
   adds noise itself, with the same seeded function, so only clean audio is committed);
-- ``tests/fixtures/voice/heldout/*.flac`` and ``manifest.json``: a second set that nothing was
+- ``tests/fixtures/voice/heldout/*.ogg`` and ``manifest.json``: a second set that nothing was
   tuned on: 40 commands as ShapesRef itself words them (drawn from random scenes, so also colour
   on both objects of a relation and bare "the star"), put in the spoken templates, in 6 other
   voice variants at 120-200 words per minute, plus 8 sentences that are not commands; then 10
@@ -185,7 +185,7 @@ def make_bench_set(rng: np.random.Generator, count: int = 48) -> None:
     manifest = []
     for index, text in enumerate(bench_commands(count, rng)):
         voice, speed = VOICES[index % len(VOICES)], SPEEDS[(index // 2) % len(SPEEDS)]
-        name = f"{index:02d}.flac"
+        name = f"{index:02d}.ogg"
         write_audio(folder / name, speak(text, voice, speed))
         manifest.append({"file": name, "text": text, "voice": voice, "speed_wpm": speed})
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -202,7 +202,7 @@ def make_heldout_set(rng: np.random.Generator, count: int = 40) -> None:
     for index, (text, command) in enumerate(said):
         voice = HELDOUT_VOICES[index % len(HELDOUT_VOICES)]
         speed = HELDOUT_SPEEDS[(index // 3) % len(HELDOUT_SPEEDS)]
-        name = f"{index:02d}.flac"
+        name = f"{index:02d}.ogg"
         write_audio(folder / name, speak(text, voice, speed))
         manifest.append({"file": name, "text": text, "voice": voice, "speed_wpm": speed,
                          "command": command})  # fmt: skip

@@ -36,6 +36,7 @@ from rclpy.qos import QoSProfile
 from pgpt_ros.bench.voice import fixtures
 from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
+from pgpt_ros.voice.audio import audio_files
 
 STARTUP_TIMEOUT_S = 120.0  # first start on a busy 2-core machine: torch import and model load
 SCENE = ["-p", "seed:=7", "-p", "width:=640", "-p", "height:=480", "-p", "scene_period_s:=0.0",
@@ -153,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the spoken commands (default: the repository's benchmark set)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="JSON goes here")
     args = parser.parse_args(argv)
-    clips = sorted(args.clips_dir.glob("*.flac"))[: args.clips]
+    clips = audio_files(args.clips_dir)[: args.clips] if args.clips_dir.is_dir() else []
     if not clips:
         parser.error(
-            f"no .flac clips in {args.clips_dir}: run from the repository root or pass --clips-dir"
+            f"no audio clips in {args.clips_dir}: run from the repository root or pass --clips-dir"
         )
     load_start = os.getloadavg()[0]
     voice_args = tuple(a for p in args.voice_param for a in ("-p", p))
