@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from peft import PeftModel
 from transformers import LlavaForConditionalGeneration
 
 from pgpt_ros.model import (
@@ -21,13 +20,18 @@ from pgpt_ros.model import (
     wrap_llava,
 )
 from pgpt_ros.model.family import image_token_count
-from pgpt_ros.model.llava import llava_backbone_for
 from pgpt_ros.model.parameters import trainable_summary
 from pgpt_ros.model.preprocess import CLIP_MEAN
 from pgpt_ros.model.tokenizer import build_tiny_tokenizer
 from pgpt_ros.model.tokens import CHATML, LLAVA_1_5
 from pgpt_ros.runtime import Perceiver
-from tests.test_model_io import assert_same, assert_same_weights, outputs, perturb_trainable
+from tests.test_model_io import (
+    assert_peft_reads_adapter,
+    assert_same,
+    assert_same_weights,
+    outputs,
+    perturb_trainable,
+)
 from tests.test_runtime_fast_path import assert_same_answer, forced
 
 SMALL = dict(image_size=32, vision_width=32, text_width=64, head_width=32, mask_size=16)
@@ -156,14 +160,7 @@ def test_each_family_saves_and_loads_a_lora_adapter_peft_reads(tmp_path, image, 
     assert_same_weights(model, loaded)
     assert_same(outputs(model, image), outputs(loaded, image))
 
-    base = llava_backbone_for(model.config, tmp_path / "llava")
-    peft_model = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
-    ids = torch.tensor([model.prompt_ids(COMMAND)])
-    pixels, _ = model.preprocess([image])
-    with torch.no_grad():
-        theirs = peft_model(input_ids=ids, pixel_values=pixels).logits
-        ours = loaded.backbone(input_ids=ids, pixel_values=pixels).logits
-    torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-5)
+    assert_peft_reads_adapter(loaded, tmp_path / "llava", tmp_path / "adapter", image, COMMAND)
 
 
 def test_interleave_0_5b_preset_has_the_published_shapes_on_the_meta_device():

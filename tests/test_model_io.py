@@ -201,6 +201,19 @@ def test_wrap_llava_adds_vis_and_builds_heads(tmp_path, image):
         wrap_llava(tmp_path / "missing")
 
 
+def assert_peft_reads_adapter(loaded, llava_dir, adapter_dir, image, command: str) -> None:
+    """peft's own ``PeftModel.from_pretrained`` on the base checkpoint gives the language model
+    ``loaded`` (our reload of the adapter directory) runs."""
+    base = llava_backbone_for(loaded.config, llava_dir)
+    peft_model = PeftModel.from_pretrained(base, adapter_dir).eval()
+    ids = torch.tensor([loaded.prompt_ids(command)])
+    pixels, _ = loaded.preprocess([image])
+    with torch.no_grad():
+        theirs = peft_model(input_ids=ids, pixel_values=pixels).logits
+        ours = loaded.backbone(input_ids=ids, pixel_values=pixels).logits
+    torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-5)
+
+
 def test_adapter_on_a_llava_base_loads_here_and_in_peft(tmp_path, image):
     """The adapter directory of a wrapped LLaVA checkpoint is small, loads back exactly, and is
     peft's own format: PeftModel.from_pretrained on the base gives the same language model."""
@@ -217,14 +230,7 @@ def test_adapter_on_a_llava_base_loads_here_and_in_peft(tmp_path, image):
     assert_same_weights(model, loaded)
     assert_same(outputs(model, image), outputs(loaded, image))
 
-    base = llava_backbone_for(model.config, tmp_path / "llava")
-    peft_model = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
-    ids = torch.tensor([model.prompt_ids(COMMAND)])
-    pixels, _ = model.preprocess([image])
-    with torch.no_grad():
-        theirs = peft_model(input_ids=ids, pixel_values=pixels).logits
-        ours = loaded.backbone(input_ids=ids, pixel_values=pixels).logits
-    torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-5)
+    assert_peft_reads_adapter(loaded, tmp_path / "llava", tmp_path / "adapter", image, COMMAND)
 
 
 def test_use_sam_mask_decoder_loads_a_local_checkpoint(tmp_path, image):
