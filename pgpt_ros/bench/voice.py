@@ -29,6 +29,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
+from pgpt_ros.bench.common import write_result
 from pgpt_ros.voice.audio import SAMPLE_RATE, add_noise, read_audio
 from pgpt_ros.voice.engine import EngineConfig
 from pgpt_ros.voice.listener import Listener
@@ -177,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes:
         report["results"][mode] = run_mode(mode, clips, args.conditions, vocabulary, segmenter)
     report["machine"]["load_average_1m_end"] = os.getloadavg()[0]
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "voice-cpu.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    path = write_result(args.out, "voice-cpu.json", report)
     print(f"[voice] wrote {path}")
     return 0
 

@@ -21,7 +21,6 @@ The spoken commands are the first ``--clips`` of the benchmark set (tests/fixtur
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -33,6 +32,7 @@ import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile
 
+from pgpt_ros.bench.common import write_result
 from pgpt_ros.bench.voice import fixtures
 from pgpt_ros.msg import DetectionArray, Transcript
 from pgpt_ros.ros.bringup import Processes, dds_env, node_command, package_file
@@ -168,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
               **report}  # fmt: skip
     for part, values in report["parts"].items():
         print(f"  {part:<14} median {values['median']:.3f} s  p95 {values['p95']:.3f} s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "voice-latency-cpu.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    path = write_result(args.out, "voice-latency-cpu.json", report)
     print(f"[voice-latency] {report['forwarded']}/{len(clips)} forwarded; wrote {path}")
     return 0
 
