@@ -169,7 +169,6 @@ def soak(driver: Driver, pid: int, minutes: float) -> dict:
                 bar.update(int(now - start_s) - bar.n)
     driver.spin_until(lambda: all(t in driver.answers for t in sent), ANSWER_TIMEOUT_S)
     latency = {t: 1000 * (driver.answers[t][0] - s) for t, s in sent.items() if t in driver.answers}
-    latencies = sorted(latency.values())
     # Per command: the answers' lengths differ ("all shapes" names up to eight objects), so the
     # spread of one command's latencies is what the node adds, the overall spread is also the model's.
     by_command = {c: percentiles([v for t, v in latency.items() if t.startswith(c + " soak")])
@@ -182,8 +181,8 @@ def soak(driver: Driver, pid: int, minutes: float) -> dict:
         "minutes": minutes,
         "commands": len(sent),
         "answered": dict(statuses),
-        "lost": len(sent) - len(latencies),
-        "latency_ms": percentiles(latencies),
+        "lost": len(sent) - len(latency),
+        "latency_ms": percentiles(list(latency.values())),
         "latency_ms_by_command": by_command,
         "rss_mb": rss,
         "rss_growth_after_first_minute": after_warmup[-1] / after_warmup[0] - 1,
