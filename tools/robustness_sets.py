@@ -111,16 +111,19 @@ def phrasing(perceiver: Perceiver, num: int, long_side: int) -> dict:
         for name, sample in data.variants(i).items():
             by_variant.setdefault(name, []).append(sample)
     result: dict = {"acc@0.5": {}, "absent_acc": {}, "count": {}}
+    plain_predictions: list[Prediction] = []
     for name, samples in by_variant.items():
         summary, predictions = evaluate(perceiver, samples, progress=False)
         result["acc@0.5"][name] = summary["overall"]["acc@0.5"]
         result["absent_acc"][name] = summary["per_kind"].get("absent", {}).get("acc@0.5")
         result["count"][name] = len(samples)
+        if name == "plain":
+            plain_predictions = predictions
     # "reordered" exists only where a colour can move: compare it with plain on those samples
-    plain = {s.meta["seed"][2]: s for s in by_variant["plain"]}
-    moved = [plain[s.meta["seed"][2]] for s in by_variant.get("reordered", [])]
-    summary, _ = evaluate(perceiver, moved, progress=False)
-    result["plain_where_reordered"] = summary["overall"]["acc@0.5"]
+    moved = {s.meta["seed"][2] for s in by_variant.get("reordered", [])}
+    where = by_group(by_variant["plain"], plain_predictions,
+                     lambda s: "moved" if s.meta["seed"][2] in moved else None)  # fmt: skip
+    result["plain_where_reordered"] = where.get("moved")
     result["gap_to_plain"] = {
         name: acc
         - (
