@@ -80,6 +80,31 @@ def test_lite_mask_decoder_shapes_and_box_prior():
     torch.testing.assert_close(decoder(state[:1], feats[:1], boxes[:1], pixels[:1]), logits[:1])
 
 
+def test_lite_mask_decoder_equals_its_fuse_layers_at_mask_resolution():
+    """The decoder mixes the patches on the grid before upsampling; that must be the function
+    its layers define: fuse(concat[upsampled patches, pixel skip, box]) at mask resolution."""
+    torch.manual_seed(0)
+    decoder = LiteMaskDecoder(hidden_size=D, width=W, grid=GRID, mask_size=M).eval()
+    state, feats, pixels = (
+        torch.randn(3, D),
+        torch.randn(3, GRID * GRID, D),
+        torch.randn(3, 3, 40, 40),
+    )
+    boxes = random_boxes(3)
+    with torch.no_grad():
+        token = decoder.token_in(state)[:, None]
+        grid_box = rasterize_boxes(boxes, GRID).reshape(3, -1, 1)
+        patches = decoder.feat_in(feats) + decoder.box_in(grid_box)
+        for block in decoder.blocks:
+            token, patches = block(token, patches, decoder.pos)
+        up = lambda x: torch.nn.functional.interpolate(x, size=(M, M), mode="bilinear")  # noqa: E731
+        fmap = up(patches.transpose(1, 2).reshape(3, -1, GRID, GRID))
+        x = decoder.fuse(torch.cat([fmap, decoder.pixel_skip(up(pixels)),
+                                    rasterize_boxes(boxes, M)[:, None]], dim=1))  # fmt: skip
+        expected = torch.einsum("bc,bchw->bhw", decoder.hyper(token[:, 0]), x)
+        torch.testing.assert_close(decoder(state, feats, boxes, pixels), expected)
+
+
 def test_rasterize_boxes_matches_hard_box_away_from_edges():
     boxes = torch.tensor([[0.25, 0.0, 0.75, 0.5]])
     soft = rasterize_boxes(boxes, 8, sharpness=20.0)[0]
