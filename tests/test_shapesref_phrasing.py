@@ -21,7 +21,12 @@ from pgpt_ros.data.shapesref import (
     commands_for,
     evaluation_variants,
 )
-from pgpt_ros.data.shapesref.expressions import expressions, plain_command
+from pgpt_ros.data.shapesref.expressions import (
+    bare_text,
+    expressions,
+    plain_command,
+    restate_absent,
+)
 from pgpt_ros.data.shapesref.phrasing import (
     SPOKEN_PLURAL,
     SPOKEN_SINGULAR,
@@ -29,7 +34,7 @@ from pgpt_ros.data.shapesref.phrasing import (
     command_words,
     phrase,
 )
-from pgpt_ros.data.shapesref.vocabulary import MUTED_CHROMA
+from pgpt_ros.data.shapesref.vocabulary import MUTED_CHROMA, RELATIONS
 
 SIDES = ("left", "right", "above", "below")
 THINGS = {**{t: t for t in UNKNOWN_THINGS}, **{p: t for t, p in UNKNOWN_THINGS.items()}}
@@ -227,3 +232,37 @@ def test_every_word_of_a_command_is_listed_for_the_tokenizer():
             for mark in "?!.":
                 text = text.replace(mark, " ")
             assert set(text.split()) <= words, sample.command
+
+
+def test_restated_absent_commands_are_relations_or_extremes_about_what_is_not_there():
+    config = SceneConfig.preset("varied", restated_absent=1.0, unknown_absent=0.3)
+    rng = np.random.default_rng(0)
+    forms = Counter()
+    for seed in range(40):
+        scene = ShapesRef.scene(seed, 96, 72, config)
+        for e in [e for e in expressions(scene, "absent", config) if not e.plural][:10]:
+            restated = restate_absent(rng, e, scene.objects, config)
+            forms[restated.meta["worded"]] += 1
+            assert restated.kind == "absent" and restated.targets == ()
+            assert restated.word in (*RELATIONS, *EXTREMES) and restated.word in bare_text(restated)
+            named = [restated.subject, restated.reference or restated.subject]
+            assert any(not any(d.fits(o) for o in scene.objects) for d in named), bare_text(
+                restated
+            )
+            worded = phrase(rng, restated, config)
+            assert meaning(worded.command) == meaning(plain_command(restated)), worded.command
+    assert forms["relation"] > forms["extreme"] > 50
+    plural = next(e for e in expressions(scene, "absent", config) if e.plural)
+    with pytest.raises(ValueError, match="singular absent"):
+        restate_absent(rng, plural, scene.objects, config)
+
+
+def test_restated_absent_takes_its_share_and_zero_changes_nothing():
+    kinds = {"attribute": 1.0, "absent": 1.0}
+    restated = ShapesRef("train", 64, 300, kinds, SceneConfig(restated_absent=0.5))
+    samples = [restated[i] for i in range(300)]
+    singular = [s for s in samples if s.kind == "absent" and "all" not in s.command.split()]
+    share = sum("worded" in s.meta for s in singular) / len(singular)
+    assert 0.35 < share < 0.65 and all(s.num_targets == 0 for s in singular)
+    plain, zero = ShapesRef("val", 64, 50, kinds), ShapesRef("val", 64, 50, kinds, SceneConfig())
+    assert [plain[i].command for i in range(50)] == [zero[i].command for i in range(50)]

@@ -50,6 +50,9 @@ class SceneConfig:
             draws ("the cat", "the red car") instead of a shape that is not there.
         photo_absent (float): share of "absent" samples drawn on a photo-like frame that holds
             no shape of the vocabulary (``photos.py``).
+        restated_absent (float): share of singular "absent" commands worded as an extreme or a
+            relation about what is not there ("the largest purple star", "the purple star left
+            of the red circle", "the red circle left of the purple star").
     """
 
     min_shapes: int = 1
@@ -74,6 +77,7 @@ class SceneConfig:
     punctuation: float = 0.0
     unknown_absent: float = 0.0
     photo_absent: float = 0.0
+    restated_absent: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_shapes <= self.max_shapes <= MAX_OBJECTS:
@@ -92,7 +96,8 @@ class SceneConfig:
         for aspect in self.aspects:
             parse_aspect(aspect)
         for name in ("min_visible", "lookalikes", "blur", "sensor_noise", "jpeg", "case",
-                     "spaces", "punctuation", "unknown_absent", "photo_absent"):  # fmt: skip
+                     "spaces", "punctuation", "unknown_absent", "photo_absent",
+                     "restated_absent"):  # fmt: skip
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
         if self.long_lists <= 0:

@@ -13,7 +13,12 @@ import numpy as np
 
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.data.shapesref.config import SceneConfig, canvas_size
-from pgpt_ros.data.shapesref.expressions import Expression, expressions, left_to_right
+from pgpt_ros.data.shapesref.expressions import (
+    Expression,
+    expressions,
+    left_to_right,
+    restate_absent,
+)
 from pgpt_ros.data.shapesref.photos import photo_scene
 from pgpt_ros.data.shapesref.phrasing import evaluation_variants, phrase
 from pgpt_ros.data.shapesref.scene import Scene, render_scene
@@ -148,6 +153,10 @@ class ShapesRef:
         samples = []
         while True:
             expression = draw_expression(rng, pools[kind], self.config)
+            restate = self.config.restated_absent  # no number drawn when it is 0
+            if (restate and kind == "absent" and not expression.plural
+                    and rng.random() < restate):  # fmt: skip
+                expression = restate_absent(rng, expression, scene.objects, self.config)
             samples.append(to_sample(scene, phrase(rng, expression, self.config)))
             left = [i for i, k in enumerate(self.kinds) if pools.get(k) and self.kind_p[i] > 0]
             if len(samples) == count or not left:

@@ -12,7 +12,8 @@ what it means. Every expression is true of the picture by construction:
   an area ratio);
 - ``multi``: every matching object, two or more;
 - ``absent``: a description nothing fits, or (``SceneConfig.unknown_absent``) a thing ShapesRef
-  never draws: no target.
+  never draws: no target; ``SceneConfig.restated_absent`` words a share of them as a relation or
+  an extreme about what is not there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from pgpt_ros.data.shapesref.config import SceneConfig
 from pgpt_ros.data.shapesref.scene import Scene, ShapeObject
@@ -91,9 +94,11 @@ def bare_text(expression: Expression) -> str:
 
 def _text(kind: str, subject: Description, plural: bool, word: str | None,
           reference: Description | None) -> str:  # fmt: skip
-    if kind == "relation":
+    """By the expression's parts, not its kind: an absent command may be worded as a relation
+    or an extreme (``restate_absent``)."""
+    if reference is not None:
         return f"{subject.text()} {word} the {reference.text()}"
-    if kind == "extreme":
+    if word is not None:
         return f"{word} {subject.text()}"
     return subject.text(plural)
 
@@ -175,6 +180,38 @@ def _unknown(colours: tuple[str, ...]) -> list[Expression]:
     return [_make("absent", (), Description(colour, None, thing), plural, meta={"absent": "unknown"})
             for thing in UNKNOWN_THINGS for colour in (None, *colours)
             for plural in (False, True)]  # fmt: skip
+
+
+def restate_absent(rng: np.random.Generator, expression: Expression,
+                   objects: Sequence[ShapeObject], config: SceneConfig) -> Expression:  # fmt: skip
+    """A singular absent expression worded as an extreme ("the largest purple star") or as a
+    relation whose subject ("the purple star left of the red circle") or reference ("the red
+    circle left of the purple star") is what is not there: still true of nothing.
+
+    Without them every relation and extreme a model sees has a target, and it learns that such
+    a command always does: in real photographs it boxed something for every relation command.
+    The other part of a relation is one of the scene's objects, as a person would name it (on
+    a frame without shapes, any colour and shape of ``config``).
+    """
+    if expression.kind != "absent" or expression.plural or expression.word is not None:
+        raise ValueError(f"only a singular absent expression is restated, got {expression!r}")
+    missing = expression.subject
+    if rng.random() < 1 / 3:
+        word = EXTREMES[int(rng.integers(len(EXTREMES)))]
+        return _make(
+            "absent", (), missing, word=word, meta={**expression.meta, "worded": "extreme"}
+        )
+    relation = RELATIONS[int(rng.integers(len(RELATIONS)))]
+    if objects:
+        there = objects[int(rng.integers(len(objects)))]
+        other = Description(there.colour, there.shape)
+    else:
+        colours, shapes = config.colours, config.shapes
+        other = Description(colours[int(rng.integers(len(colours)))],
+                            shapes[int(rng.integers(len(shapes)))])  # fmt: skip
+    subject, reference = (missing, other) if rng.random() < 0.5 else (other, missing)
+    return _make("absent", (), subject, word=relation, reference=reference,
+                 meta={**expression.meta, "worded": "relation"})  # fmt: skip
 
 
 def _extreme(objects: Sequence[ShapeObject]) -> list[Expression]:

@@ -62,7 +62,8 @@ def phrase(rng: np.random.Generator, expression: Expression, config: SceneConfig
         noun_phrase = plain_command(expression)
         if plural and rng.random() < 0.5:
             noun_phrase = "all the " + noun_phrase.removeprefix("all ")
-        elif expression.kind in ("attribute", "absent") and not plural and rng.random() < 0.2:
+        elif (expression.kind in ("attribute", "absent") and expression.word is None
+              and not plural and rng.random() < 0.2):  # fmt: skip
             noun_phrase = _indefinite(bare_text(expression))  # "find a red circle"
         wrappers = SPOKEN_PLURAL if plural else SPOKEN_SINGULAR
         if style == "reordered":
@@ -112,7 +113,8 @@ def reorderings(expression: Expression) -> list[str]:
     """Noun phrases that say what ``expression`` says in another order (empty: none applies)."""
     subject, plural, word = expression.subject, expression.plural, expression.word
     found = []
-    if expression.kind == "relation":
+    # by the parts, not the kind: an absent command may be worded as a relation or an extreme
+    if expression.reference is not None:
         found.append(f"the {subject.text()} that is {word} the {expression.reference.text()}")
         if word in SIDES:
             found.append(f"the {subject.text()} to the {SIDES[word]} of the "
@@ -120,7 +122,7 @@ def reorderings(expression: Expression) -> list[str]:
         clause = _that_is(expression.reference, plural=False)
         if clause:
             found.append(f"the {subject.text()} {word} {clause}")
-    elif expression.kind == "extreme":
+    elif word is not None:
         found.append(f"the {word} of the {subject.text(plural=True)}")
         clause = _that_is(subject, plural=False)
         if clause:
@@ -165,11 +167,11 @@ def evaluation_variants(expression: Expression) -> dict[str, Expression]:
 
 def _reordered_variant(expression: Expression) -> str | None:
     """The "that is <colour>" form, the one the evaluation measures."""
-    if expression.kind == "relation":
+    if expression.reference is not None:
         clause = _that_is(expression.reference, plural=False)
         return clause and f"the {expression.subject.text()} {expression.word} {clause}"
     clause = _that_is(expression.subject, expression.plural)
-    if expression.kind == "extreme":
+    if expression.word is not None:
         return clause and clause.replace("the ", f"the {expression.word} ", 1)
     return clause
 
