@@ -44,6 +44,20 @@ def test_config_defaults_yaml_and_overrides(tmp_path):
         load_config(tmp_path / "missing.yaml", [])
 
 
+def test_an_override_inside_a_free_form_map_keeps_its_other_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  scene: {max_shapes: 8, aspects: ['1:1', '16:9']}\n"
+                    "  kinds: {attribute: 1.0, multi: 2.0}\n")  # fmt: skip
+    config = load_config(path, ["data.scene.photo_absent=0.6", "data.scene.restated_absent=0.4",
+                                "data.kinds.multi=3", "objective.loss_weights.heat=1"])  # fmt: skip
+    assert config["data"]["scene"] == {"max_shapes": 8, "aspects": ["1:1", "16:9"],
+                                       "photo_absent": 0.6, "restated_absent": 0.4}  # fmt: skip
+    assert config["data"]["kinds"] == {"attribute": 1.0, "multi": 3}
+    assert config["objective"]["loss_weights"] == {"heat": 1}
+    # a whole map given as a value still replaces the map
+    assert load_config(path, ["data.scene={rotate: true}"])["data"]["scene"] == {"rotate": True}
+
+
 def test_short_run_lowers_the_loss_then_resumes(tmp_path):
     out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
     config = load_config(None, [*TINY, "train.steps=40", "train.eval_every=40",

@@ -8,6 +8,7 @@ saved model.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,23 @@ def load_config(path: Path | None, overrides: list[str]) -> dict:
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like section.key=value")
-        dotted, value = item.split("=", 1)
-        update: dict = {}
-        node = update
-        keys = dotted.split(".")
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = _scalar(value)
-        config = merge(config, update)
+        dotted, text = item.split("=", 1)
+        keys, value = dotted.split("."), _scalar(text)
+        # A key inside a free-form map sets that key and keeps the map's others: without this,
+        # --set data.scene.photo_absent=0.6 replaced the whole scene with {photo_absent: 0.6}.
+        for depth in range(len(keys) - 1, 0, -1):
+            if ".".join(keys[:depth]) in _OPEN_KEYS:
+                current = functools.reduce(lambda node, key: node[key], keys[:depth], config)
+                value = {**current, **_nested(keys[depth:], value)}
+                keys = keys[:depth]
+                break
+        config = merge(config, _nested(keys, value))
     return config
+
+
+def _nested(keys: list[str], value: Any) -> dict:
+    """["a", "b"], v -> {"a": {"b": v}}."""
+    return functools.reduce(lambda inner, key: {key: inner}, reversed(keys), value)
 
 
 def _scalar(text: str) -> Any:
