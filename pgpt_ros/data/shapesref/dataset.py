@@ -152,11 +152,7 @@ class ShapesRef:
         rng, scene, kind, pools = self._scene(index, more_kinds=count > 1)
         samples = []
         while True:
-            expression = draw_expression(rng, pools[kind], self.config)
-            restate = self.config.restated_absent  # no number drawn when it is 0
-            if (restate and kind == "absent" and not expression.plural
-                    and rng.random() < restate):  # fmt: skip
-                expression = restate_absent(rng, expression, scene.objects, self.config)
+            expression = self._draw(rng, pools[kind], scene)
             samples.append(to_sample(scene, phrase(rng, expression, self.config)))
             left = [i for i, k in enumerate(self.kinds) if pools.get(k) and self.kind_p[i] > 0]
             if len(samples) == count or not left:
@@ -169,8 +165,18 @@ class ShapesRef:
         (``phrasing.EVALUATION_VARIANTS``: plain, upper, spaces, polite, reordered where it
         applies, exclaim, question), to measure each against the plain one on the same data."""
         rng, scene, kind, pools = self._scene(index, more_kinds=False)
-        expression = draw_expression(rng, pools[kind], self.config)
+        expression = self._draw(rng, pools[kind], scene)
         return {name: to_sample(scene, e) for name, e in evaluation_variants(expression).items()}
+
+    def _draw(self, rng: np.random.Generator, pool: list[Expression], scene: Scene) -> Expression:
+        """One expression out of ``pool``; a singular absent one restated as a relation or an
+        extreme with probability ``config.restated_absent`` (no number drawn when it is 0)."""
+        expression = draw_expression(rng, pool, self.config)
+        restate = self.config.restated_absent
+        if (restate and expression.kind == "absent" and not expression.plural
+                and rng.random() < restate):  # fmt: skip
+            expression = restate_absent(rng, expression, scene.objects, self.config)
+        return expression
 
     def _scene(self, index: int, more_kinds: bool) -> tuple[np.random.Generator, Scene, str, dict]:
         """The generator, scene, first kind and expression pools of sample ``index``: the first
