@@ -84,8 +84,6 @@ def split(perceiver: Perceiver, num: int, long_side: int) -> tuple[dict, list, l
 def _absent_kind(sample: Sample) -> str:
     if sample.meta.get("frame") == "photo":
         return "photo-like frame"
-    if sample.meta.get("worded"):  # "the largest purple star", "... left of the purple star"
-        return f"{sample.meta['worded']} about what is not there"
     return "unknown thing" if sample.meta.get("absent") == "unknown" else "shape not there"
 
 

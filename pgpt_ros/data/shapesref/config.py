@@ -159,9 +159,8 @@ SPOKEN: dict[str, Any] = {
     "spaces": 0.1,
     "punctuation": 0.3,
 }
-# Commands the picture cannot answer: things ShapesRef never draws, frames without shapes, and
-# relations and extremes about what is not there.
-NEGATIVES: dict[str, Any] = {"unknown_absent": 0.3, "photo_absent": 0.3, "restated_absent": 0.3}
+# Commands the picture cannot answer: things ShapesRef never draws, and frames without shapes.
+NEGATIVES: dict[str, Any] = {"unknown_absent": 0.3, "photo_absent": 0.3}
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "camera": CAMERA,
