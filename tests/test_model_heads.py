@@ -63,14 +63,18 @@ def test_box_encoder_and_score_head_shapes():
     assert score.shape == (3,) and ((score >= 0) & (score <= 1)).all()
 
 
-def test_lite_mask_decoder_shapes_and_box_prior():
+def lite_decoder_and_inputs(
+    n: int, pixel_side: int
+) -> tuple[LiteMaskDecoder, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded lite decoder and ``n`` random (state, image features, pixels)."""
     torch.manual_seed(0)
     decoder = LiteMaskDecoder(hidden_size=D, width=W, grid=GRID, mask_size=M).eval()
-    state, feats, pixels = (
-        torch.randn(2, D),
-        torch.randn(2, GRID * GRID, D),
-        torch.randn(2, 3, 32, 32),
-    )
+    pixels = torch.randn(n, 3, pixel_side, pixel_side)
+    return decoder, torch.randn(n, D), torch.randn(n, GRID * GRID, D), pixels
+
+
+def test_lite_mask_decoder_shapes_and_box_prior():
+    decoder, state, feats, pixels = lite_decoder_and_inputs(2, 32)
     boxes = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
     logits = decoder(state, feats, boxes, pixels)
     assert logits.shape == (2, M, M) and logits.dtype == torch.float32
@@ -83,13 +87,7 @@ def test_lite_mask_decoder_shapes_and_box_prior():
 def test_lite_mask_decoder_equals_its_fuse_layers_at_mask_resolution():
     """The decoder mixes the patches on the grid before upsampling; that must be the function
     its layers define: fuse(concat[upsampled patches, pixel skip, box]) at mask resolution."""
-    torch.manual_seed(0)
-    decoder = LiteMaskDecoder(hidden_size=D, width=W, grid=GRID, mask_size=M).eval()
-    state, feats, pixels = (
-        torch.randn(3, D),
-        torch.randn(3, GRID * GRID, D),
-        torch.randn(3, 3, 40, 40),
-    )
+    decoder, state, feats, pixels = lite_decoder_and_inputs(3, 40)
     boxes = random_boxes(3)
     with torch.no_grad():
         token = decoder.token_in(state)[:, None]
