@@ -89,10 +89,10 @@ def bare_text(expression: Expression) -> str:
     if e.subject is None:
         raise ValueError(f"{e.command!r} has no parts to word; take expressions from "
                          "commands_for() or expressions(), which fill them")  # fmt: skip
-    return _text(e.kind, e.subject, e.plural, e.word, e.reference)
+    return _text(e.subject, e.plural, e.word, e.reference)
 
 
-def _text(kind: str, subject: Description, plural: bool, word: str | None,
+def _text(subject: Description, plural: bool, word: str | None,
           reference: Description | None) -> str:  # fmt: skip
     """By the expression's parts, not its kind: an absent command may be worded as a relation
     or an extreme (``restate_absent``)."""
@@ -111,7 +111,7 @@ def plain_command(expression: Expression) -> str:
 def _make(kind: str, targets: Sequence[int], subject: Description, plural: bool = False,
           word: str | None = None, reference: Description | None = None,
           meta: dict | None = None) -> Expression:  # fmt: skip
-    text = _text(kind, subject, plural, word, reference)
+    text = _text(subject, plural, word, reference)
     return Expression(text, kind, tuple(targets), plural, meta or {}, subject, word, reference)
 
 
