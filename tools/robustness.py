@@ -25,12 +25,12 @@ input, so 480 measures what a camera's frame goes through).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
+from pgpt_ros.bench.common import write_result
 from pgpt_ros.evaluate import prediction_grid
 from pgpt_ros.runtime import Perceiver
 from tools import robustness_sets as sets
@@ -120,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         result["speed"] = sets.speed(perceiver)
     if "camera" in args.only:
         result["camera"] = sets.camera_like(perceiver, args.num)
-    (args.out / "robustness.json").write_text(json.dumps(result, indent=1) + "\n")
+    path = write_result(args.out, "robustness.json", result)
     print_table(bars(result))
     if "split" in result:
         split = result["split"]
         print(f"per kind: {split['per_kind']}; lists: {split['multi_by_list_length']}; "
               f"absent: {split['absent_by_source']}")  # fmt: skip
-    print(f"wrote {args.out / 'robustness.json'}")
+    print(f"wrote {path}")
     return 0
 
 
