@@ -13,6 +13,7 @@ truth in white, the model's boxes and masks in colour) under ``--out``:
 - aspect: the same scenes and commands at 1:1, 16:9 and 3:4 (``AspectSet``);
 - phrasing: the evaluation wordings (upper case, extra spaces, polite, reordered, "!!", " ?")
   against the plain one on the same samples, absent commands included;
+- negatives: absent test commands worded as relations and extremes about what is not there;
 - photos: scikit-image's real photographs with shape and plain-object commands;
 - speed: commands per second on one CPU thread, 640x480 frame set once;
 - camera: camera-like scenes without rotation, crowds or spoken wording (``CAMERA_LIKE``, 480 px),
@@ -35,7 +36,7 @@ from pgpt_ros.evaluate import prediction_grid
 from pgpt_ros.runtime import Perceiver
 from tools import robustness_sets as sets
 
-MEASUREMENTS = ("split", "aspect", "phrasing", "photos", "speed", "camera")
+MEASUREMENTS = ("split", "aspect", "phrasing", "negatives", "photos", "speed", "camera")
 
 
 def bars(result: dict) -> list[tuple[str, str, float | None, bool | None]]:
@@ -67,6 +68,9 @@ def bars(result: dict) -> list[tuple[str, str, float | None, bool | None]]:
         for name, acc in phrasing["absent_acc"].items():
             if name != "plain" and acc is not None and plain is not None:
                 add(f"phrasing {name} - plain (absent)", ">= -0.03", acc - plain, acc - plain >= -0.03)  # fmt: skip
+    if "negatives" in result:
+        for wording, share in result["negatives"]["by_wording"].items():
+            add(f"not there, {wording}: not found", "(reported)", share, None)
     if "photos" in result:
         photos = result["photos"]
         share = photos["shape"]["not_found_share"]
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         result["aspect"] = sets.aspect(perceiver, args.aspect_num, side)
     if "phrasing" in args.only:
         result["phrasing"] = sets.phrasing(perceiver, args.num, side)
+    if "negatives" in args.only:
+        result["negatives"] = sets.negatives(perceiver, args.num, side)
     if "photos" in args.only:
         result["photos"] = sets.photos(perceiver)
     if "speed" in args.only:

@@ -152,6 +152,22 @@ def phrasing(perceiver: Perceiver, num: int, long_side: int) -> dict:
     return result
 
 
+def negatives(perceiver: Perceiver, num: int, long_side: int) -> dict:
+    """Share answered "not found" of ``num`` absent test commands, every singular one worded as
+    a relation or an extreme about what is not there ("the purple star left of the red
+    circle", "the largest purple star"; ``SceneConfig.restated_absent``), by wording. In real
+    photographs such commands drew most of the wrong detections while every training relation
+    had a target."""
+    config = SceneConfig.preset(TEST_PRESET, restated_absent=1.0)
+    data = ShapesRef("test", image_size=long_side, length=num, kinds={"absent": 1.0},
+                     config=config)  # fmt: skip
+    samples = [data[i] for i in range(num)]
+    summary, predictions = evaluate(perceiver, samples, progress=False)
+    worded = by_group(samples, predictions, lambda s: s.meta.get("worded", "plural"))
+    count = {w: sum(s.meta.get("worded", "plural") == w for s in samples) for w in worded}
+    return {"not_found": summary["overall"]["acc@0.5"], "by_wording": worded, "count": count}
+
+
 def photo_commands(rng: np.random.Generator) -> tuple[list[str], list[str]]:
     """Shape commands (every one names a colour: scikit-image's photos hold no flat coloured
     shape, but coins are round) and plain-object commands for one photograph."""
