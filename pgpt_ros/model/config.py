@@ -29,7 +29,7 @@ _CHOICES = {
     "head": ("perception", "text_coords"),
     "box_decoder": ("query", "mlp"),
     "mask_decoder": ("lite", "sam"),
-    "vision_stem": ("patch", "conv"),
+    "vision_stem": ("patch", "conv", "wideconv", "resconv"),
     "resize_mode": ("stretch", "pad"),
 }
 
@@ -56,8 +56,10 @@ class PerceptionGPTConfig:
             ``SamMaskDecoder`` with ``sam`` holding a ``SamConfig`` dict).
         mask_size (int): side of the mask logits, which cover the whole model input.
         head_width (int): width inside the heads (the LLM width is projected down to it).
-        vision_stem (str): "patch" (CLIP's patch projection) or "conv" (stride-2 convolutions,
-            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``).
+        vision_stem (str): "patch" (CLIP's patch projection), "conv" (stride-2 convolutions,
+            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``),
+            "wideconv" (the same, twice the early channels) or "resconv" (wideconv with a
+            residual 3 x 3 conv at every scale).
         image_position (bool): add a learned map of each patch's 2-D place to the image tokens
             (``pgpt_ros.model.image_position``); for towers trained from scratch.
         prompt_template (str): the conversation around the command; holds ``<image>`` once.
@@ -78,7 +80,7 @@ class PerceptionGPTConfig:
     mask_decoder: Literal["lite", "sam"] = "lite"
     mask_size: int = 32
     head_width: int = 64
-    vision_stem: Literal["patch", "conv"] = "patch"
+    vision_stem: Literal["patch", "conv", "wideconv", "resconv"] = "patch"
     image_position: bool = False
     sam: dict[str, Any] | None = None
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
