@@ -1,7 +1,7 @@
 """How well a vision tower learns to see ShapesRef's shapes, trained alone.
 
     .venv/bin/python -m tools.vision_probe --stem conv --steps 1500
-    .venv/bin/python -m tools.vision_probe --stem resconv --steps 1500 --out out/vp/resconv.json
+    .venv/bin/python -m tools.vision_probe --stem wideconv --steps 1500 --out out/vp/wideconv.json
 
 The embedded model's wrong answers to attribute commands are mostly another object boxed and
 named as the one asked for ("the triangle" -> "green triangle" on a green star): the tower does
@@ -108,7 +108,7 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.vision_probe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--stem", default="conv", choices=("patch", "conv", "wideconv", "resconv"))
+    parser.add_argument("--stem", default="conv", choices=("patch", "conv", "wideconv"))
     parser.add_argument("--vision-layers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)

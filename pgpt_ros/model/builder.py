@@ -58,14 +58,13 @@ def build_perception_gpt(
     (token grid, widths, projector) stays LLaVA's, so every LLaVA code path still applies.
     """
     backbone = backbone or LlavaForConditionalGeneration(config.llava_config())
-    if config.vision_stem in ("conv", "wideconv", "resconv"):
+    if config.vision_stem in ("conv", "wideconv"):
         vision = config.backbone["vision_config"]
         embeddings = backbone.model.vision_tower.embeddings
         embeddings.patch_embedding = ConvStem(
             width=vision["hidden_size"],
             patch_size=vision["patch_size"],
-            wide=config.vision_stem in ("wideconv", "resconv"),
-            residual=config.vision_stem == "resconv",
+            wide=config.vision_stem == "wideconv",
         )
     d, w, grid = config.hidden_size, config.head_width, config.grid
     heads = {}

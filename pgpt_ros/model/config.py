@@ -29,7 +29,7 @@ _CHOICES = {
     "head": ("perception", "text_coords"),
     "box_decoder": ("query", "mlp"),
     "mask_decoder": ("lite", "sam"),
-    "vision_stem": ("patch", "conv", "wideconv", "resconv"),
+    "vision_stem": ("patch", "conv", "wideconv"),
     "resize_mode": ("stretch", "pad"),
 }
 
@@ -57,9 +57,8 @@ class PerceptionGPTConfig:
         mask_size (int): side of the mask logits, which cover the whole model input.
         head_width (int): width inside the heads (the LLM width is projected down to it).
         vision_stem (str): "patch" (CLIP's patch projection), "conv" (stride-2 convolutions,
-            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``),
-            "wideconv" (the same, twice the early channels) or "resconv" (wideconv with a
-            residual 3 x 3 conv at every scale).
+            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``) or
+            "wideconv" (the same with twice the early channels).
         image_position (bool): add a learned map of each patch's 2-D place to the image tokens
             (``pgpt_ros.model.image_position``); for towers trained from scratch.
         prompt_template (str): the conversation around the command; holds ``<image>`` once.
@@ -80,7 +79,7 @@ class PerceptionGPTConfig:
     mask_decoder: Literal["lite", "sam"] = "lite"
     mask_size: int = 32
     head_width: int = 64
-    vision_stem: Literal["patch", "conv", "wideconv", "resconv"] = "patch"
+    vision_stem: Literal["patch", "conv", "wideconv"] = "patch"
     image_position: bool = False
     sam: dict[str, Any] | None = None
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
