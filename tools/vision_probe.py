@@ -1,18 +1,19 @@
 """How well a vision tower learns to see ShapesRef's shapes, trained alone.
 
-    .venv/bin/python -m tools.vision_probe --stem conv --steps 1500
-    .venv/bin/python -m tools.vision_probe --stem wideconv --steps 1500 --out out/vp/wideconv.json
+    .venv/bin/python -m tools.vision_probe --steps 1500
+    .venv/bin/python -m tools.vision_probe --image-size 128 --steps 1500 --out out/vp/128.json
 
 The embedded model's wrong answers to attribute commands are mostly another object boxed and
 named as the one asked for ("the triangle" -> "green triangle" on a green star): the tower does
 not tell the shapes apart. A full training run takes 40 minutes; this trains only a fresh
-tower (the ``shapes`` preset with ``--stem`` and ``--vision-layers``, the image position map and
-projector included) with the training-only patch classifier and patch geometry heads on the
-``varied`` ShapesRef scenes, 16 images a step, lr 6e-3 (the default model's vision rate) with
-warm-up and cosine decay, and reports the share of validation image tokens (those one object
-covers at least half of) whose class, colour and shape the classifier names right, and the
-milliseconds a training step of the tower takes on one CPU thread. Chance is 1/6 for the colour
-and 1/4 for the shape. docs/training.md has the numbers that chose the default's stem.
+tower (the ``shapes`` preset with ``--stem``, ``--vision-layers`` and ``--image-size``, always
+8 x 8 tokens; the image position map and projector included) with the training-only patch
+classifier and patch geometry heads on the ``varied`` ShapesRef scenes rendered at that size, 16
+images a step, lr 6e-3 (the default model's vision rate) with warm-up and cosine decay, and
+reports the share of validation image tokens (those one object covers at least half of) whose
+class, colour and shape the classifier names right, and the milliseconds a training step of the
+tower takes on one CPU thread. Chance is 1/6 for the colour and 1/4 for the shape.
+docs/training.md has the numbers that chose the default's input size.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
                  progress: bool = True) -> dict:  # fmt: skip
     """Trains a fresh tower for ``steps`` steps; returns its validation accuracies and speed."""
     torch.manual_seed(seed)
-    model = build_model(preset_config("shapes", image_size=image_size, vision_stem=stem,
-                                      vision_layers=vision_layers))  # fmt: skip
+    # 8 x 8 tokens at any input size, as the LLM reads them
+    model = build_model(preset_config("shapes", image_size=image_size, patch_size=image_size // 8,
+                                      vision_stem=stem, vision_layers=vision_layers))  # fmt: skip
     d = model.config.hidden_size
     classifier = PatchClassifier(hidden_size=d, classes=NUM_CLASSES)
     geometry = PatchGeometry(hidden_size=d)
@@ -99,7 +101,7 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
             for name, (right, n) in patch_accuracy(logits, b["patch_targets"]).items():
                 counts[name][0] += right
                 counts[name][1] += n
-    return {"stem": stem, "vision_layers": vision_layers, "steps": steps,
+    return {"stem": stem, "vision_layers": vision_layers, "image_size": image_size, "steps": steps,
             "tower_parameters": sum(p.numel() for p in tower),
             "ms_per_step": round(1000 * seconds / max(1, steps), 1), "tokens": counts["class"][1],
             **{name: round(right / max(1, n), 3) for name, (right, n) in counts.items()}}  # fmt: skip
@@ -108,14 +110,21 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.vision_probe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--stem", default="conv", choices=("patch", "conv", "wideconv"))
+    parser.add_argument("--stem", default="conv", choices=("patch", "conv"))
     parser.add_argument("--vision-layers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=64,
+        help="the square input; patches of a power-of-two size keep 8 x 8 tokens",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    result = vision_probe(args.stem, args.vision_layers, args.steps, seed=args.seed)
+    result = vision_probe(args.stem, args.vision_layers, args.steps, seed=args.seed,
+                          image_size=args.image_size)  # fmt: skip
     print("  ".join(f"{k} {v}" for k, v in result.items()))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

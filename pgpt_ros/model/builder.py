@@ -58,13 +58,11 @@ def build_perception_gpt(
     (token grid, widths, projector) stays LLaVA's, so every LLaVA code path still applies.
     """
     backbone = backbone or LlavaForConditionalGeneration(config.llava_config())
-    if config.vision_stem in ("conv", "wideconv"):
+    if config.vision_stem == "conv":
         vision = config.backbone["vision_config"]
         embeddings = backbone.model.vision_tower.embeddings
         embeddings.patch_embedding = ConvStem(
-            width=vision["hidden_size"],
-            patch_size=vision["patch_size"],
-            wide=config.vision_stem == "wideconv",
+            width=vision["hidden_size"], patch_size=vision["patch_size"]
         )
     d, w, grid = config.hidden_size, config.head_width, config.grid
     heads = {}

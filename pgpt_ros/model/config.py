@@ -29,7 +29,7 @@ _CHOICES = {
     "head": ("perception", "text_coords"),
     "box_decoder": ("query", "mlp"),
     "mask_decoder": ("lite", "sam"),
-    "vision_stem": ("patch", "conv", "wideconv"),
+    "vision_stem": ("patch", "conv"),
     "resize_mode": ("stretch", "pad"),
 }
 
@@ -56,9 +56,8 @@ class PerceptionGPTConfig:
             ``SamMaskDecoder`` with ``sam`` holding a ``SamConfig`` dict).
         mask_size (int): side of the mask logits, which cover the whole model input.
         head_width (int): width inside the heads (the LLM width is projected down to it).
-        vision_stem (str): "patch" (CLIP's patch projection), "conv" (stride-2 convolutions,
-            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``) or
-            "wideconv" (the same with twice the early channels).
+        vision_stem (str): "patch" (CLIP's patch projection) or "conv" (stride-2 convolutions,
+            for a tiny tower trained from scratch; see ``pgpt_ros.model.vision_stem``).
         image_position (bool): add a learned map of each patch's 2-D place to the image tokens
             (``pgpt_ros.model.image_position``); for towers trained from scratch.
         prompt_template (str): the conversation around the command; holds ``<image>`` once.
@@ -79,7 +78,7 @@ class PerceptionGPTConfig:
     mask_decoder: Literal["lite", "sam"] = "lite"
     mask_size: int = 32
     head_width: int = 64
-    vision_stem: Literal["patch", "conv", "wideconv"] = "patch"
+    vision_stem: Literal["patch", "conv"] = "patch"
     image_position: bool = False
     sam: dict[str, Any] | None = None
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE

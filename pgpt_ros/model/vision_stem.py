@@ -9,11 +9,6 @@ convolutions help transformers see better" (Xiao et al., NeurIPS 2021) found for
 from scratch. The token grid, the widths and everything after the stem stay CLIP's, so the
 LLaVA code paths (projector, image features, runtime, export) are unchanged. Checkpoints of real
 LLaVA towers keep their patch projection (``vision_stem: "patch"``).
-
-``vision_stem: "wideconv"`` doubles the channels before the last convolution. On rotated, shaded
-shapes over textured backgrounds the plain stem left a tower trained alone for 1,500 steps
-naming a patch's shape right 0.47 of the time, the wide one 0.57, for 11 ms more per 16-image
-training step on one CPU thread (``tools.vision_probe``; docs/training.md).
 """
 
 from __future__ import annotations
@@ -29,18 +24,16 @@ class ConvStem(nn.Module):
 
     An even kernel with padding 1 centres every output on the 2 x 2 cell it replaces, so each
     token's receptive field (22 pixels for patch 8) is centred on its patch, where the heads
-    place it. Channels double from ``width / 2**(n-1)`` up to ``width`` (``wide``: from
-    ``width / 2**(n-2)``), so the cost stays small at full resolution. It stands in for
-    ``CLIPVisionEmbeddings.patch_embedding``.
+    place it. Channels double from ``width / 2**(n-1)`` up to ``width``, so the cost stays small at full
+    resolution. It stands in for ``CLIPVisionEmbeddings.patch_embedding``.
     """
 
-    def __init__(self, *, width: int, patch_size: int, wide: bool = False) -> None:
+    def __init__(self, *, width: int, patch_size: int) -> None:
         super().__init__()
         steps = int(math.log2(patch_size))
         if 2**steps != patch_size or steps < 1:
             raise ValueError(f"a conv stem needs a power-of-two patch size, got {patch_size}")
-        first = steps - 2 if wide else steps - 1
-        channels = [min(width, max(8, width >> max(0, first - i))) for i in range(steps)]
+        channels = [max(8, width >> (steps - 1 - i)) for i in range(steps)]
         channels[-1] = width
         layers: list[nn.Module] = []
         in_channels = 3
