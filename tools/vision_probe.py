@@ -9,30 +9,37 @@ not tell the shapes apart. A full training run takes 40 minutes; this trains onl
 tower (the ``shapes`` preset with ``--stem``, ``--vision-layers`` and ``--image-size``, always
 8 x 8 tokens; the image position map and projector included) with the training-only patch
 classifier and patch geometry heads on the ``varied`` ShapesRef scenes rendered at that size, 16
-images a step, lr 6e-3 (the default model's vision rate) with warm-up and cosine decay, and
+images a step, lr 6e-3 (the default model's vision rate) with the trainer's warm-up and cosine
+decay (``lr_factor``) and its loss weights, and
 reports the share of validation image tokens (those one object covers at least half of) whose
 class, colour and shape the classifier names right, and the milliseconds a training step of the
 tower takes on one CPU thread. Chance is 1/6 for the colour and 1/4 for the shape.
-docs/training.md has the numbers that chose the default's input size.
+docs/training.md has its numbers and the full runs they led to.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from tqdm import tqdm
 
 from pgpt_ros.data.collate import Collator
 from pgpt_ros.data.shapesref import SceneConfig, ShapesRef
 from pgpt_ros.data.shapesref.vocabulary import NUM_CLASSES, SHAPES
 from pgpt_ros.model import build_model, preset_config
+from pgpt_ros.model.parameters import parameter_groups
 from pgpt_ros.training.aux_heads import PatchClassifier, PatchGeometry
+from pgpt_ros.training.losses import patch_class_loss, patch_geometry_loss
+from pgpt_ros.training.objective import LossWeights
+from pgpt_ros.training.optim import lr_factor
+
+# what encode_image runs, in pgpt_ros.model.parameters' groups
+TOWER_GROUPS = ("vision tower", "projector", "image position")
 
 
 def patch_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, tuple[int, int]]:
@@ -61,9 +68,8 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
     d = model.config.hidden_size
     classifier = PatchClassifier(hidden_size=d, classes=NUM_CLASSES)
     geometry = PatchGeometry(hidden_size=d)
-    tower = [p for n, p in model.named_parameters()
-             if n.startswith(("backbone.model.vision_tower", "backbone.model.multi_modal_projector",
-                              "image_position"))]  # fmt: skip
+    groups = parameter_groups(model)
+    tower = [p for name in TOWER_GROUPS for p in groups.get(name, [])]
     params = tower + [*classifier.parameters(), *geometry.parameters()]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     collate = Collator(model.require_tokenizer(), model.config, patch_classes=NUM_CLASSES,
@@ -73,25 +79,24 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
         "train", image_size=image_size, length=steps * batch, config=scenes, seed=seed
     )
     val = ShapesRef("val", image_size=image_size, length=val_images, config=scenes)
+    schedule = {"steps": steps, "warmup_steps": 100, "min_lr_ratio": 0.1}
+    weights = LossWeights()  # the training objective's weights of the two dense terms
     seconds = 0.0
-    for step in range(steps):
+    for step in tqdm(range(steps), desc="vision probe", disable=not progress):
         b = collate([train[step * batch + i] for i in range(batch)])
-        warm = min(1.0, (step + 1) / 100)
         for group in optimizer.param_groups:
-            group["lr"] = lr * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * step / steps)))
+            group["lr"] = lr * lr_factor(step, schedule)
         start = time.perf_counter()
         feats = model.encode_image(b["pixel_values"])
-        loss = F.cross_entropy(classifier(feats).flatten(0, 1), b["patch_targets"].flatten(0, 1))
-        weight = b["patch_geometry_weight"][..., None]
-        error = (weight * (geometry(feats) - b["patch_geometry"]).abs()).sum()
-        loss = loss + 5.0 * error / (4 * weight.sum()).clamp(min=1.0)
+        loss = weights.patch * patch_class_loss(classifier(feats), b["patch_targets"])
+        loss = loss + weights.geometry * patch_geometry_loss(
+            geometry(feats), b["patch_geometry"], b["patch_geometry_weight"]
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         seconds += time.perf_counter() - start
-        if progress and (step + 1) % max(1, steps // 10) == 0:
-            print(f"step {step + 1}: loss {float(loss):.3f}", file=sys.stderr, flush=True)
     counts = {"class": [0, 0], "colour": [0, 0], "shape": [0, 0]}
     model.eval()
     with torch.no_grad():

@@ -1,8 +1,9 @@
-"""The box, heat map and mask losses (the LM loss is plain cross-entropy, in the model).
+"""The box, heat map and mask losses (the LM loss is plain cross-entropy, in the model), and the
+dense per-image-token losses of the training-only heads.
 
-All take per-object tensors in matching order and return a scalar mean over objects; with no
-objects they return a zero that still belongs to the graph, so a batch of "not found" answers
-trains the LM part without special cases.
+The object losses take per-object tensors in matching order and return a scalar mean over
+objects; with no objects they return a zero that still belongs to the graph, so a batch of "not
+found" answers trains the LM part without special cases.
 """
 
 from __future__ import annotations
@@ -79,3 +80,18 @@ def heat_map_loss(log_heat: torch.Tensor, target_masks: torch.Tensor) -> torch.T
     cover = F.adaptive_avg_pool2d(target_masks[:, None].float(), grid).flatten(1)
     target = cover / cover.sum(-1, keepdim=True).clamp(min=1e-6)
     return F.kl_div(log_heat.float(), target, reduction="sum") / max(len(log_heat), 1)
+
+
+def patch_class_loss(logits: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of (B, N, C) per-token class logits against the (B, N, C) class shares of
+    each token's patch (soft targets), mean over tokens."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), shares.flatten(0, 1))
+
+
+def patch_geometry_loss(pred: torch.Tensor, target: torch.Tensor,
+                        weight: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """L1 of (B, N, 4) per-token object boxes, each token weighted by how much of its patch the
+    object covers ((B, N); background tokens weigh 0), mean over weighted coordinates."""
+    weight = weight[..., None]
+    error = (weight * (pred.float() - target).abs()).sum()
+    return error / (4 * weight.sum()).clamp(min=1.0)

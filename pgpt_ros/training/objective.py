@@ -135,12 +135,13 @@ class PerceptionObjective(nn.Module):
         if model.config.head == "perception":
             self._head_losses(batch, hidden, image_feats, max_mask_objects, out)
         if self.patch_classifier is not None and "patch_targets" in batch:
-            logits = self.patch_classifier(image_feats).flatten(0, 1).float()
-            parts["patch"] = F.cross_entropy(logits, batch["patch_targets"].flatten(0, 1))
+            logits = self.patch_classifier(image_feats)
+            parts["patch"] = losses.patch_class_loss(logits, batch["patch_targets"])
         if self.patch_geometry is not None and "patch_geometry" in batch:
-            error = (self.patch_geometry(image_feats).float() - batch["patch_geometry"]).abs()
-            weight = batch["patch_geometry_weight"][..., None]
-            parts["geometry"] = (weight * error).sum() / (4 * weight.sum()).clamp(min=1.0)
+            parts["geometry"] = losses.patch_geometry_loss(
+                self.patch_geometry(image_feats), batch["patch_geometry"],
+                batch["patch_geometry_weight"],
+            )  # fmt: skip
         out.loss = sum(getattr(self.weights, name) * value for name, value in parts.items())
         return out
 
