@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
         # learning-rate factor of the vision tower, projector and patch heads: a tower trained
         # from scratch learned shapes several times faster at 6e-3 than at the LLM's 1e-3
         "vision_lr_scale": 1.0,
+        # steps that train the image side alone on the patch heads' dense targets before the
+        # first step (pgpt_ros.training.vision_warmup): a tower from scratch learns to see first
+        "vision_warmup_steps": 0,
         "log_every": 50,
         "eval_every": 500,
         "eval_size": 100,  # validation commands answered at each evaluation

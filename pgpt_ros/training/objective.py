@@ -134,6 +134,20 @@ class PerceptionObjective(nn.Module):
         out = ObjectiveOutput(loss=parts["lm"], losses=parts)
         if model.config.head == "perception":
             self._head_losses(batch, hidden, image_feats, max_mask_objects, out)
+        parts.update(self.patch_losses(batch, image_feats))
+        out.loss = self.weighted(parts)
+        return out
+
+    def weighted(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of the named loss terms."""
+        return sum(getattr(self.weights, name) * value for name, value in parts.items())
+
+    def patch_losses(
+        self, batch: dict[str, torch.Tensor], image_feats: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The training-only heads' dense terms (``patch``, ``geometry``) on the image tokens:
+        part of every step, and alone in the vision warm-up (``pgpt_ros.training.vision_warmup``)."""
+        parts = {}
         if self.patch_classifier is not None and "patch_targets" in batch:
             logits = self.patch_classifier(image_feats)
             parts["patch"] = losses.patch_class_loss(logits, batch["patch_targets"])
@@ -142,8 +156,7 @@ class PerceptionObjective(nn.Module):
                 self.patch_geometry(image_feats), batch["patch_geometry"],
                 batch["patch_geometry_weight"],
             )  # fmt: skip
-        out.loss = sum(getattr(self.weights, name) * value for name, value in parts.items())
-        return out
+        return parts
 
     def _head_losses(
         self,

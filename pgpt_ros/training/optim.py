@@ -17,6 +17,11 @@ _VISION = re.compile(
 )
 
 
+def is_image_side(name: str) -> bool:
+    """Whether an objective's parameter (by name) belongs to the image side."""
+    return bool(_VISION.match(name))
+
+
 def make_optimizer(objective: nn.Module, train: dict) -> torch.optim.Optimizer:
     """AdamW over the objective's trainable parameters: no weight decay on biases and norms, and the image
     side's learning rate scaled by ``vision_lr_scale`` (each group keeps its ``lr_scale``)."""
@@ -24,7 +29,7 @@ def make_optimizer(objective: nn.Module, train: dict) -> torch.optim.Optimizer:
     for name, param in objective.named_parameters():
         if param.requires_grad:
             decays = param.ndim >= 2 and "norm" not in name
-            groups.setdefault((decays, bool(_VISION.match(name))), []).append(param)
+            groups.setdefault((decays, is_image_side(name)), []).append(param)
     return torch.optim.AdamW(
         [{"params": params, "weight_decay": train["weight_decay"] if decays else 0.0,
           "lr_scale": train["vision_lr_scale"] if vision else 1.0}

@@ -44,6 +44,7 @@ from pgpt_ros.training.config import load_config
 from pgpt_ros.training.curves import plot_curves
 from pgpt_ros.training.data import StepBatches, answer_phrases, build_data, step_batches
 from pgpt_ros.training.optim import lr_factor, make_optimizer
+from pgpt_ros.training.vision_warmup import warm_up_vision
 
 
 def validate(model: PerceptionGPT, samples: list[Sample], step: int, max_new_tokens: int) -> dict:
@@ -74,6 +75,9 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
             "under FSDP this loop writes only the final model (its checkpoints assume whole "
             "parameters); set train.checkpoint_every to train.steps or use DDP"
         )
+    if tr["vision_warmup_steps"] and accelerator.num_processes > 1:
+        raise ValueError("train.vision_warmup_steps trains a tower from scratch in one process; "
+                         "set it to 0 under accelerate launch")  # fmt: skip
     checkpoint_dir = checkpoint_dir or Path("out/checkpoints") / out.name
     log_dir = log_dir or Path("out/logs") / out.name
     stages, val_samples = build_data(config)
@@ -99,6 +103,9 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
     started = time.perf_counter() - log["wall_time_s"]
     started_cpu = time.process_time() - log.get("cpu_time_s", 0.0)
+    if step == 0 and tr["vision_warmup_steps"]:
+        log["vision_warmup"] = warm_up_vision(objective, stages[-1], collate, tr,
+                                              accelerator.device, progress)  # fmt: skip
     running: dict[str, float] = {}
     count = 0
     per_image = config["data"]["commands_per_image"]
