@@ -38,7 +38,8 @@ gpu-check:
 	python3 -m tools.gpu_check --out docs/bench $(if $(BUDGET),--budget-s $(BUDGET))
 
 # Retrain the embedded default model (docs/training.md) and regenerate the ablation (docs/ablation.md).
-# About 28 min on 2 cores (configs/default.yaml); writes the model, its log and curves in place.
+# About 44 min on an idle 2-core machine (configs/default.yaml); writes the model, its log and
+# curves in place.
 train-default: setup
 	$(PY) -m pgpt_ros.training.train --config configs/default.yaml --out pgpt_ros/default_model \
 		--log-dir docs/default_model

@@ -1,6 +1,6 @@
 """pgpt-train: train a PerceptionGPT from a YAML config, with command-line overrides.
 
-    # the embedded default model (CPU, about 30 minutes on 2 cores)
+    # the embedded default model (CPU, about 44 minutes on 2 cores)
     .venv/bin/pgpt-train --config configs/default.yaml --out pgpt_ros/default_model \
         --log-dir docs/default_model
     # a quick try: any config key can be overridden
