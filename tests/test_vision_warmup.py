@@ -35,9 +35,9 @@ def _setup(overrides: list[str]):
 def test_warm_up_trains_the_image_side_alone_and_lowers_its_loss():
     config, stages, objective, collate = _setup([*HEADS, "train.vision_warmup_steps=40"])
     before = {n: p.detach().clone() for n, p in objective.named_parameters()}
-    history = warm_up_vision(objective, stages[-1], collate, config["train"],
-                             torch.device("cpu"), progress=False)  # fmt: skip
+    history = warm_up_vision(objective, stages[-1], collate, config["train"], progress=False)
     assert [h["step"] for h in history] == list(range(5, 41, 5))
+    assert 0 < history[-1]["compute_s"] <= history[-1]["time_s"]
     assert history[-1]["patch"] < history[0]["patch"]
     assert history[-1]["geometry"] < history[0]["geometry"]
     changed = {n for n, p in objective.named_parameters() if not torch.equal(p, before[n])}
@@ -67,4 +67,4 @@ def test_a_run_logs_its_warm_up_and_a_resumed_run_skips_it(tmp_path):
 def test_warm_up_without_a_patch_head_is_refused():
     config, stages, objective, collate = _setup(["train.vision_warmup_steps=5"])
     with pytest.raises(ValueError, match="patch head"):
-        warm_up_vision(objective, stages[-1], collate, config["train"], torch.device("cpu"))
+        warm_up_vision(objective, stages[-1], collate, config["train"])

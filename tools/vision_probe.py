@@ -9,9 +9,8 @@ not tell the shapes apart. A full training run takes 40 minutes; this trains onl
 tower (the ``shapes`` preset with ``--stem``, ``--vision-layers`` and ``--image-size``, always
 8 x 8 tokens; the image position map and projector included) with the training-only patch
 classifier and patch geometry heads on the ``varied`` ShapesRef scenes rendered at that size, 16
-images a step, lr 6e-3 (the default model's vision rate) with the trainer's warm-up and cosine
-decay (``lr_factor``) and its loss weights, and
-reports the share of validation image tokens (those one object covers at least half of) whose
+images a step, lr 6e-3 (R0's vision rate), through the trainer's own vision warm-up
+(``pgpt_ros.training.vision_warmup``, 100 steps of learning-rate warm-up), and reports the share of validation image tokens (those one object covers at least half of) whose
 class, colour and shape the classifier names right, and the milliseconds a training step of the
 tower takes on one CPU thread. Chance is 1/6 for the colour and 1/4 for the shape.
 docs/training.md has its numbers and the full runs they led to.
@@ -21,22 +20,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from pgpt_ros.data.collate import Collator
 from pgpt_ros.data.shapesref import SceneConfig, ShapesRef
 from pgpt_ros.data.shapesref.vocabulary import NUM_CLASSES, SHAPES
 from pgpt_ros.model import build_model, preset_config
 from pgpt_ros.model.parameters import parameter_groups
-from pgpt_ros.training.aux_heads import PatchClassifier, PatchGeometry
-from pgpt_ros.training.losses import patch_class_loss, patch_geometry_loss
-from pgpt_ros.training.objective import LossWeights
-from pgpt_ros.training.optim import lr_factor
+from pgpt_ros.training.config import DEFAULTS
+from pgpt_ros.training.data import Stage
+from pgpt_ros.training.objective import PerceptionObjective
+from pgpt_ros.training.vision_warmup import warm_up_vision
 
 # what encode_image runs, in pgpt_ros.model.parameters' groups
 TOWER_GROUPS = ("vision tower", "projector", "image position")
@@ -65,13 +63,7 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
     # 8 x 8 tokens at any input size, as the LLM reads them
     model = build_model(preset_config("shapes", image_size=image_size, patch_size=image_size // 8,
                                       vision_stem=stem, vision_layers=vision_layers))  # fmt: skip
-    d = model.config.hidden_size
-    classifier = PatchClassifier(hidden_size=d, classes=NUM_CLASSES)
-    geometry = PatchGeometry(hidden_size=d)
-    groups = parameter_groups(model)
-    tower = [p for name in TOWER_GROUPS for p in groups.get(name, [])]
-    params = tower + [*classifier.parameters(), *geometry.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    objective = PerceptionObjective(model, patch_classes=NUM_CLASSES, patch_geometry=True)
     collate = Collator(model.require_tokenizer(), model.config, patch_classes=NUM_CLASSES,
                        patch_geometry=True)  # fmt: skip
     scenes = SceneConfig.preset("varied")
@@ -79,36 +71,26 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
         "train", image_size=image_size, length=steps * batch, config=scenes, seed=seed
     )
     val = ShapesRef("val", image_size=image_size, length=val_images, config=scenes)
-    schedule = {"steps": steps, "warmup_steps": 100, "min_lr_ratio": 0.1}
-    weights = LossWeights()  # the training objective's weights of the two dense terms
-    seconds = 0.0
-    for step in tqdm(range(steps), desc="vision probe", disable=not progress):
-        b = collate([train[step * batch + i] for i in range(batch)])
-        for group in optimizer.param_groups:
-            group["lr"] = lr * lr_factor(step, schedule)
-        start = time.perf_counter()
-        feats = model.encode_image(b["pixel_values"])
-        loss = weights.patch * patch_class_loss(classifier(feats), b["patch_targets"])
-        loss = loss + weights.geometry * patch_geometry_loss(
-            geometry(feats), b["patch_geometry"], b["patch_geometry_weight"]
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        seconds += time.perf_counter() - start
+    # the trainer's warm-up, rendering in this process between steps (not timed)
+    schedule = {**DEFAULTS["train"], "vision_warmup_steps": steps, "lr": lr, "vision_lr_scale": 1.0,
+                "warmup_steps": 100, "batch_size": batch, "data_workers": 0,
+                "log_every": steps}  # fmt: skip
+    history = warm_up_vision(objective, Stage(math.inf, train), collate, schedule, progress)
     counts = {"class": [0, 0], "colour": [0, 0], "shape": [0, 0]}
     model.eval()
     with torch.no_grad():
         for i in range(0, val_images, 50):
             b = collate([val[j] for j in range(i, min(i + 50, val_images))])
-            logits = classifier(model.encode_image(b["pixel_values"]))
+            logits = objective.patch_classifier(model.encode_image(b["pixel_values"]))
             for name, (right, n) in patch_accuracy(logits, b["patch_targets"]).items():
                 counts[name][0] += right
                 counts[name][1] += n
+    groups = parameter_groups(model)
+    tower = [p for name in TOWER_GROUPS for p in groups.get(name, [])]
     return {"stem": stem, "vision_layers": vision_layers, "image_size": image_size, "steps": steps,
             "tower_parameters": sum(p.numel() for p in tower),
-            "ms_per_step": round(1000 * seconds / max(1, steps), 1), "tokens": counts["class"][1],
+            "ms_per_step": round(1000 * history[-1]["compute_s"] / max(1, steps), 1),
+            "tokens": counts["class"][1],
             **{name: round(right / max(1, n), 3) for name, (right, n) in counts.items()}}  # fmt: skip
 
 

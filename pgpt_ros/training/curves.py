@@ -41,7 +41,9 @@ def _plot_losses(axis, history: list[dict], title: str) -> None:
     """Every logged loss of ``history`` against the step, log scale, the total in bold."""
     steps = [h["step"] for h in history]
     names = [
-        k for k in (history[0] if history else {}) if k not in ("step", "lr", "time_s", "cpu_s")
+        k
+        for k in (history[0] if history else {})
+        if k not in ("step", "lr", "time_s", "cpu_s", "compute_s")
     ]
     for name in names:
         values = np.maximum([h[name] for h in history], 1e-4)

@@ -104,8 +104,7 @@ def train(config: dict, out: Path, *, log_dir: Path | None = None,
     started = time.perf_counter() - log["wall_time_s"]
     started_cpu = time.process_time() - log.get("cpu_time_s", 0.0)
     if step == 0 and tr["vision_warmup_steps"]:
-        log["vision_warmup"] = warm_up_vision(objective, stages[-1], collate, tr,
-                                              accelerator.device, progress)  # fmt: skip
+        log["vision_warmup"] = warm_up_vision(objective, stages[-1], collate, tr, progress)
     running: dict[str, float] = {}
     count = 0
     per_image = config["data"]["commands_per_image"]

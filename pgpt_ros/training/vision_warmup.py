@@ -27,9 +27,11 @@ from pgpt_ros.training.optim import is_image_side, lr_factor
 
 def warm_up_vision(objective: PerceptionObjective, stage: Stage,
                    collate: Callable[[list], dict[str, torch.Tensor]], train: dict,
-                   device: torch.device, progress: bool = True) -> list[dict]:  # fmt: skip
+                   progress: bool = True) -> list[dict]:  # fmt: skip
     """Trains the image side alone for ``train["vision_warmup_steps"]`` steps; returns the loss
-    history (one entry every ``train["log_every"]`` steps)."""
+    history (one entry every ``train["log_every"]`` steps), with the wall seconds so far
+    (``time_s``) and the seconds spent in the steps themselves, rendering excluded
+    (``compute_s``)."""
     if objective.patch_classifier is None and objective.patch_geometry is None:
         raise ValueError(
             "train.vision_warmup_steps needs a training-only patch head "
@@ -45,10 +47,11 @@ def warm_up_vision(objective: PerceptionObjective, stage: Stage,
     batches = step_batches(
         StepBatches([stage], collate, 0, steps, train["batch_size"], 0, 1, 1), train["data_workers"]
     )
-    history, running, count, started = [], {}, 0, time.perf_counter()
+    history, running, count, started, compute = [], {}, 0, time.perf_counter(), 0.0
     model = objective.model
     for step in tqdm(range(steps), desc="vision warm-up", disable=not progress, dynamic_ncols=True):
-        batch = {k: v.to(device) for k, v in next(batches).items()}
+        batch = {k: v.to(model.device) for k, v in next(batches).items()}
+        begun = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr * lr_factor(step, schedule)
         parts = objective.patch_losses(batch, model.encode_image(batch["pixel_values"]))
@@ -58,11 +61,13 @@ def warm_up_vision(objective: PerceptionObjective, stage: Stage,
         if train["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(params, train["grad_clip"])
         optimizer.step()
+        compute += time.perf_counter() - begun
         for name, value in {"loss": loss, **parts}.items():
             running[name] = running.get(name, 0.0) + float(value.detach())
         count += 1
         if (step + 1) % train["log_every"] == 0 or step + 1 == steps:
             history.append({"step": step + 1, "time_s": time.perf_counter() - started,
+                            "compute_s": compute,
                             **{k: v / count for k, v in running.items()}})  # fmt: skip
             if not progress:
                 entry = history[-1]
