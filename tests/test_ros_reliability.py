@@ -148,6 +148,29 @@ def test_lifecycle_shutdown_ends_the_process(ros_env, client, tmp_path):
     assert node.returncode == 0 and "perceiver closed" in log.read_text()
 
 
+def participant_segments() -> set[str]:
+    """FastDDS's per-participant shared memory (its ``fastdds_port*`` ports are shared with peers
+    and go when the last user does)."""
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.glob("fastdds_*") if not p.name.startswith("fastdds_port")}
+
+
+def test_a_stopped_node_leaves_no_shared_memory_behind(ros_env, client, tmp_path):
+    """Every node run left its 4 DDS shared-memory segments (34 MB each) in /dev/shm: the process
+    ended before rclpy freed the participant. A robot restarting its node filled /dev/shm."""
+    before = participant_segments()
+    log = tmp_path / "node.log"
+    node = start_node(ros_env, log)
+    try:
+        client.wait_for_node(node, log)
+        own = participant_segments() - before
+        if not own:
+            pytest.skip("this DDS does not use shared memory here")
+    finally:
+        assert stop(node) == 0, log.read_text()
+    assert not own & participant_segments()
+
+
 def test_diagnostics_warn_when_a_camera_publishes_but_no_frame_arrives(ros_env, client, tmp_path):
     """Defect 7: a frame over the transport's limit vanishes; what the node can see is a
     publisher that sends nothing, and it says so."""
