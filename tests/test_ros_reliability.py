@@ -157,15 +157,19 @@ def participant_segments() -> set[str]:
 
 def test_a_stopped_node_leaves_no_shared_memory_behind(ros_env, client, tmp_path):
     """Every node run left its 4 DDS shared-memory segments (34 MB each) in /dev/shm: the process
-    ended before rclpy freed the participant. A robot restarting its node filled /dev/shm."""
+    ended before rclpy freed the participant. A robot restarting its node filled /dev/shm. Here
+    the worker is still inside a command when the node stops, and holds the node."""
     before = participant_segments()
     log = tmp_path / "node.log"
-    node = start_node(ros_env, log)
+    node = start_node(ros_env, log, "-p", "image_reliability:=reliable", slow_s=30.0)
     try:
         client.wait_for_node(node, log)
         own = participant_segments() - before
         if not own:
             pytest.skip("this DDS does not use shared memory here")
+        client.publish_image(rgb_image(scene()))
+        call_all(client, ["slow"])
+        client.spin_until(lambda: False, 0.5)
     finally:
         assert stop(node) == 0, log.read_text()
     assert not own & participant_segments()

@@ -347,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).error(str(error))
         rclpy.try_shutdown()
         return 2
-    status = process.serve(node, autostart=node.params.autostart)
-    del node  # its last reference: exit_now collects it, and rclpy frees its DDS shared memory
-    process.exit_now(status)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":

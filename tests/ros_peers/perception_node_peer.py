@@ -25,9 +25,7 @@ def main() -> int:
         factory = lambda params: HookedPerceiver(load_perceiver(params), slow_s)  # noqa: E731
     process.init([sys.argv[0], *sys.argv[3:]])
     node = PerceptionNode(factory)
-    status = process.serve(node, autostart=node.params.autostart)
-    del node  # its last reference: exit_now collects it, and rclpy frees its DDS shared memory
-    process.exit_now(status)
+    process.exit_now(process.serve(node, autostart=node.params.autostart))
 
 
 if __name__ == "__main__":
