@@ -10,9 +10,10 @@ tower (the ``shapes`` preset with ``--stem``, ``--vision-layers`` and ``--image-
 8 x 8 tokens; the image position map and projector included) with the training-only patch
 classifier and patch geometry heads on the ``varied`` ShapesRef scenes rendered at that size, 16
 images a step, lr 6e-3 (R0's vision rate), through the trainer's own vision warm-up
-(``pgpt_ros.training.vision_warmup``, 100 steps of learning-rate warm-up), and reports the share of validation image tokens (those one object covers at least half of) whose
-class, colour and shape the classifier names right, and the milliseconds a training step of the
-tower takes on one CPU thread. Chance is 1/6 for the colour and 1/4 for the shape.
+(``pgpt_ros.training.vision_warmup``, 100 steps of learning-rate warm-up), and reports the share
+of validation image tokens (those one object covers at least half of) whose class, colour and
+shape the classifier names right, and the milliseconds a training step of the tower takes on one
+CPU thread. Chance is 1/6 for the colour and 1/4 for the shape.
 docs/training.md has its numbers and the full runs they led to.
 """
 
@@ -72,10 +73,10 @@ def vision_probe(stem: str, vision_layers: int, steps: int, *, batch: int = 16, 
     )
     val = ShapesRef("val", image_size=image_size, length=val_images, config=scenes)
     # the trainer's warm-up, rendering in this process between steps (not timed)
-    schedule = {**DEFAULTS["train"], "vision_warmup_steps": steps, "lr": lr, "vision_lr_scale": 1.0,
+    settings = {**DEFAULTS["train"], "vision_warmup_steps": steps, "lr": lr, "vision_lr_scale": 1.0,
                 "warmup_steps": 100, "batch_size": batch, "data_workers": 0,
                 "log_every": steps}  # fmt: skip
-    history = warm_up_vision(objective, Stage(math.inf, train), collate, schedule, progress)
+    history = warm_up_vision(objective, Stage(math.inf, train), collate, settings, progress)
     counts = {"class": [0, 0], "colour": [0, 0], "shape": [0, 0]}
     model.eval()
     with torch.no_grad():
