@@ -6,7 +6,8 @@
 
 Every command is answered by ``pgpt_ros.runtime.Perceiver`` exactly as the node serves it: the same
 model loading, head backend selection (``auto``), answer policy (the node's default
-``max_new_tokens``, ``max_objects`` and ``score_threshold``), de-duplication and pixel mapping.
+``max_new_tokens``, ``max_objects`` and ``score_threshold``; ``--score-threshold`` measures
+another, as the node's parameter of that name sets it), de-duplication and pixel mapping.
 ``metrics.json`` holds ``{"model", "dataset", "backend", "policy", "overall": {...},
 "per_kind": {kind: {...}}, "incomplete_answers", "speed": {...}}`` with the metrics of
 ``pgpt_ros.metrics`` (acc@0.5, box_miou, mask_miou, mask_ciou, precision, recall, f1,
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 from pgpt_ros.data.sample import Sample
 from pgpt_ros.metrics import RefMetrics
+from pgpt_ros.policy import AnswerPolicy
 from pgpt_ros.runtime import IncompleteAnswer, Perceiver
 
 
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="as the node's head_backend (auto, torch, onnxruntime, tensorrt)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="as the node's device")
     parser.add_argument("--dtype", default="float32", help="as the node's dtype")
+    parser.add_argument("--score-threshold", type=float, default=AnswerPolicy.score_threshold,
+                        help="as the node's score_threshold: detections scoring below are dropped")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest for the tiny model on a busy CPU)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -187,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         perceiver = Perceiver.load(args.model, device=args.device, dtype=args.dtype,
-                                   head_backend=args.head_backend)  # fmt: skip
+                                   head_backend=args.head_backend,
+                                   policy=AnswerPolicy(score_threshold=args.score_threshold))  # fmt: skip
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"pgpt-eval: {error}", file=sys.stderr)
         return 2

@@ -86,7 +86,8 @@ def test_cli_writes_the_documented_json_and_grid(tmp_path):
     save_pretrained(build_model(config), tmp_path / "tiny")
     out = tmp_path / "eval"
     args = ["--model", str(tmp_path / "tiny"), "--out", str(out), "--num", "3", "--grid", "3",
-            "--threads", "1", "--head-backend", "torch", "--preset", "varied"]  # fmt: skip
+            "--threads", "1", "--head-backend", "torch", "--preset", "varied",
+            "--score-threshold", "0.4"]  # fmt: skip
     assert main(args) == 0
     result = json.loads((out / "metrics.json").read_text())
     assert set(result) == {
@@ -99,7 +100,7 @@ def test_cli_writes_the_documented_json_and_grid(tmp_path):
         "speed",
         "incomplete_answers",
     }
-    assert result["backend"] == "torch" and result["policy"]["score_threshold"] == 0.25
+    assert result["backend"] == "torch" and result["policy"]["score_threshold"] == 0.4
     assert set(result["overall"]) == METRICS and result["overall"]["num_commands"] == 3
     assert all(set(v) == METRICS for v in result["per_kind"].values())
     assert result["dataset"]["image_size"] == [32, 32]  # rendered at the model's input size
