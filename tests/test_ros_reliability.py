@@ -50,8 +50,9 @@ def call_all(client: Client, commands: list[str]) -> list:
 
 
 def change_state(client: Client, transition_id: int):
-    service = client.node.create_client(ChangeState, "/perception_node/change_state")
-    assert client.spin_until(service.service_is_ready)
+    # the probe, a transition no state has, changes nothing (see Client.service)
+    probe = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CREATE))
+    service = client.service(ChangeState, "/perception_node/change_state", probe)
     return service.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
 
 

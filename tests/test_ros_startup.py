@@ -31,10 +31,16 @@ from tests.ros_peers.harness import Client, rgb_image, start_node, stop
 REPO = Path(__file__).resolve().parents[1]
 
 
+# requests that change nothing, to learn that a service's replies reach us (Client.service)
+PROBES = {
+    GetState: GetState.Request(),
+    ChangeState: ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CREATE)),
+    GetParameters: GetParameters.Request(),
+}
+
+
 def call(client: Client, service_type, name: str, request):
-    service = client.node.create_client(service_type, name)
-    assert client.spin_until(service.service_is_ready), f"{name} not available"
-    future = service.call_async(request)
+    future = client.service(service_type, name, PROBES[service_type]).call_async(request)
     assert client.spin_until(future.done), f"{name} did not answer"
     return future.result()
 

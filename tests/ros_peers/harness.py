@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from rclpy.client import Client as ServiceClient
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
@@ -71,6 +72,7 @@ class Client:
         self.image_pub = self.node.create_publisher(Image, "image", reliable)
         self.command_pub = self.node.create_publisher(String, "command", COMMANDER_QOS)
         self.locate_client = self.node.create_client(Locate, "locate")
+        self.services: dict[str, ServiceClient] = {}
         self.detections: list[DetectionArray] = []
         self.overlays: list[Image] = []
         self.masks: list[Image] = []
@@ -104,6 +106,23 @@ class Client:
             )
         )
         assert ready and process.poll() is None, f"node did not start:\n{log.read_text()}"
+
+    def service(self, service_type, name: str, probe) -> ServiceClient:
+        """A client of ``name`` whose replies are known to arrive, kept for the next calls.
+
+        ``service_is_ready`` says only that the server reads our requests: DDS discovers the two
+        directions separately, and a server that has not yet matched our reply reader answers into
+        the void (on a busy 2-core machine, now and then). So ``probe``, a request that changes
+        nothing, is sent every 2 s until one reply comes back; after that no reply is lost.
+        """
+        if name not in self.services:
+            service = self.node.create_client(service_type, name)
+            assert self.spin_until(service.service_is_ready), f"{name} not available"
+            deadline = time.monotonic() + TIMEOUT_S
+            while not self.spin_until(service.call_async(probe).done, 2.0):
+                assert time.monotonic() < deadline, f"{name} never answered"
+            self.services[name] = service
+        return self.services[name]
 
     def publish_image(self, image: Image, settle_s: float = 0.5) -> None:
         """Publishes and gives DDS a moment, so a command sent next finds this frame."""
