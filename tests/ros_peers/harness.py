@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.client import Client as ServiceClient
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.client import Client as ServiceClient
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
