@@ -38,11 +38,13 @@ def small_config(**overrides) -> PerceptionGPTConfig:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A saved small model exported with the CLI: (model, export directory, manifest)."""
+    """A saved small model exported with the CLI: (model, export directory, manifest). Its box
+    decoder takes the box around the heat map's peak, as the embedded model's does (the argmax
+    and row gather must export too; the test_heads models cover the whole-map decoder)."""
     torch.set_num_threads(2)
     torch.manual_seed(0)
     model_dir = tmp_path_factory.mktemp("model")
-    save_pretrained(build_model(small_config()), model_dir)
+    save_pretrained(build_model(small_config(box_window=1)), model_dir)
     out = tmp_path_factory.mktemp("onnx")
     assert cli.main([str(model_dir), "--output", str(out)]) == 0
     model = load_pretrained(model_dir)

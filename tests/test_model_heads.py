@@ -31,27 +31,54 @@ def test_box_decoders_give_ordered_normalised_boxes(cls, dtype):
     assert (boxes[:, 2:] >= boxes[:, :2]).all()
 
 
-def test_query_decoder_centre_follows_the_attended_patch():
-    """With a key that singles out one patch, the box centre lands on that patch."""
+def feature_keyed_head(window: int = 0) -> QueryBoxDecoder:
+    """A query decoder whose attention follows feature 0 of each patch sharply (no position
+    term), with no learned centre offset and a small box."""
     torch.manual_seed(0)
-    head = QueryBoxDecoder(hidden_size=D, width=W, grid=GRID)
-    feats = torch.zeros(1, GRID * GRID, D)
-    feats[0, 6, 0] = 5.0  # patch (row 1, col 2)
-    state = torch.zeros(1, D)
+    head = QueryBoxDecoder(hidden_size=D, width=W, grid=GRID, window=window)
     with torch.no_grad():
         head.key_pos.zero_()
         head.query[1].weight.zero_()
         head.query[1].bias.fill_(50.0)
         head.key.weight.zero_()
         head.key.bias.zero_()
-        head.key.weight[:, 0] = 1.0  # key = feature 0, large only at patch 6 after the LayerNorm
+        head.key.weight[:, 0] = 1.0  # key = feature 0, large only where it is set after the norm
         head.box.layers[-1].weight.zero_()
-        head.box.layers[-1].bias.copy_(torch.tensor([0.0, 0.0, -4.0, -4.0]))  # no offset, small box
+        head.box.layers[-1].bias.copy_(torch.tensor([0.0, 0.0, -4.0, -4.0]))  # no offset
+    return head
+
+
+def box_centre(box: torch.Tensor) -> torch.Tensor:
+    return (box[0, :2] + box[0, 2:]) / 2
+
+
+def test_query_decoder_centre_follows_the_attended_patch():
+    """With a key that singles out one patch, the box centre lands on that patch."""
+    head = feature_keyed_head()
+    feats = torch.zeros(1, GRID * GRID, D)
+    feats[0, 6, 0] = 5.0  # patch (row 1, col 2)
+    state = torch.zeros(1, D)
+    with torch.no_grad():
         attn = head.heat_map(state, feats)
         box = head(state, feats)
     assert attn.argmax().item() == 6 and attn.max() > 0.99
-    centre = (box[0, :2] + box[0, 2:]) / 2
-    torch.testing.assert_close(centre, patch_centres(GRID)[6], atol=0.02, rtol=0)
+    torch.testing.assert_close(box_centre(box), patch_centres(GRID)[6], atol=0.02, rtol=0)
+
+
+def test_query_decoder_window_takes_the_box_from_the_peak_not_between_two_modes():
+    """Attention split between two look-alikes (patches 4 and 7, both in row 1): the mean of
+    the whole heat map lies between them, the mean around its peak on the stronger one."""
+    feats = torch.zeros(1, GRID * GRID, D)
+    feats[0, 4, 0], feats[0, 7, 0] = 5.0, 4.98
+    state = torch.zeros(1, D)
+    centres = patch_centres(GRID)
+    with torch.no_grad():
+        attn = feature_keyed_head().heat_map(state, feats)
+        whole = box_centre(feature_keyed_head(window=0)(state, feats))
+        windowed = box_centre(feature_keyed_head(window=1)(state, feats))
+    assert attn[0, 4] > attn[0, 7] > 0.3  # two modes, patch 4 the peak
+    assert centres[4, 0] + 0.25 < whole[0] < centres[7, 0] - 0.25  # in the gap
+    torch.testing.assert_close(windowed, centres[4], atol=0.02, rtol=0)
 
 
 def test_box_encoder_and_score_head_shapes():

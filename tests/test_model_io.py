@@ -85,6 +85,9 @@ def test_config_round_trips_through_json():
         PerceptionGPTConfig.from_dict({**config.to_dict(), "typo": 1})
     with pytest.raises(ValueError, match="box_decoder"):
         tiny_config(box_decoder="transformer")
+    for window, decoder in ((-1, "query"), (1, "mlp")):  # a window is the query decoder's
+        with pytest.raises(ValueError, match="box_window"):
+            tiny_config(box_window=window, box_decoder=decoder)
     with pytest.raises(ValueError, match="format"):
         PerceptionGPTConfig.from_dict({**config.to_dict(), "format_version": 1})
     assert config.to_dict()["model_type"] == "perception_gpt"

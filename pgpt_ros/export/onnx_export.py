@@ -36,7 +36,15 @@ from pgpt_ros.model.perception_gpt import PerceptionGPT
 log = logging.getLogger(__name__)
 
 # Shape-relevant config fields: two models with equal head weights but other shapes differ.
-_SHAPE_FIELDS = ("box_decoder", "mask_decoder", "head_width", "mask_size", "image_size", "sam")
+_SHAPE_FIELDS = (
+    "box_decoder",
+    "box_window",
+    "mask_decoder",
+    "head_width",
+    "mask_size",
+    "image_size",
+    "sam",
+)
 
 
 def check_exportable(model: PerceptionGPT) -> None:

@@ -67,8 +67,11 @@ def build_perception_gpt(
     d, w, grid = config.hidden_size, config.head_width, config.grid
     heads = {}
     if config.head == "perception":
+        window = {"window": config.box_window} if config.box_decoder == "query" else {}
         heads = dict(
-            box_decoder=BOX_DECODERS[config.box_decoder](hidden_size=d, width=w, grid=grid),
+            box_decoder=BOX_DECODERS[config.box_decoder](
+                hidden_size=d, width=w, grid=grid, **window
+            ),
             box_encoder=BoxEncoder(hidden_size=d, width=w),
             mask_decoder=build_mask_decoder(
                 config.mask_decoder,

@@ -52,6 +52,10 @@ class PerceptionGPTConfig:
             the same backbone answers with ``[x1,y1,x2,y2]`` text and has no heads).
         box_decoder (str): "query" (the ``<vis>`` state attends to the patches; trains fast) or
             "mlp" (the paper's MLP on the state).
+        box_window (int): the query box decoder takes the box from the patches within this many
+            patches of its heat map's peak (0: from the whole heat map; see
+            ``pgpt_ros.model.heads.QueryBoxDecoder``). A decoding choice: a model trained with 0
+            can be served with 1.
         mask_decoder (str): "lite" (this project's small SAM-style decoder) or "sam" (transformers'
             ``SamMaskDecoder`` with ``sam`` holding a ``SamConfig`` dict).
         mask_size (int): side of the mask logits, which cover the whole model input.
@@ -75,6 +79,7 @@ class PerceptionGPTConfig:
     pixel_std: tuple[float, float, float] = CLIP_STD
     head: Literal["perception", "text_coords"] = "perception"
     box_decoder: Literal["query", "mlp"] = "query"
+    box_window: int = 0
     mask_decoder: Literal["lite", "sam"] = "lite"
     mask_size: int = 32
     head_width: int = 64
@@ -100,6 +105,9 @@ class PerceptionGPTConfig:
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.box_window < 0 or (self.box_window and self.box_decoder != "query"):
+            raise ValueError(f'box_window must be >= 0, and 0 unless box_decoder is "query"; '
+                             f"got {self.box_window} with {self.box_decoder!r}")  # fmt: skip
         if self.mask_decoder == "sam" and self.sam is None:
             raise ValueError('mask_decoder "sam" needs config.sam (a SamConfig dict)')
         if self.backbone:
