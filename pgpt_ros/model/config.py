@@ -52,9 +52,11 @@ class PerceptionGPTConfig:
             the same backbone answers with ``[x1,y1,x2,y2]`` text and has no heads).
         box_decoder (str): "query" (the ``<vis>`` state attends to the patches; trains fast) or
             "mlp" (the paper's MLP on the state).
-        box_window (int): at inference the query box decoder takes the box from the patches
-            within this many patches of its heat map's peak (0: from the whole heat map; training
-            always uses the whole map; see ``pgpt_ros.model.heads.QueryBoxDecoder``).
+        box_window (int): the query box decoder takes the box from the patches within this many
+            patches of its heat map's peak (0: from the whole heat map; see
+            ``pgpt_ros.model.heads.QueryBoxDecoder``). It can be set on a model trained with
+            another window: a decoding choice, though a model serves best with the one it was
+            trained with.
         mask_decoder (str): "lite" (this project's small SAM-style decoder) or "sam" (transformers'
             ``SamMaskDecoder`` with ``sam`` holding a ``SamConfig`` dict).
         mask_size (int): side of the mask logits, which cover the whole model input.

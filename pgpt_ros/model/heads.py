@@ -26,10 +26,9 @@ class QueryBoxDecoder(nn.Module):
     on a CPU where regressing four numbers from the state alone did not learn at all.
 
     With ``window`` > 0 the expectation runs only over the patches within ``window`` patches of
-    the heat map's peak, in eval mode. When the query hesitates between two look-alikes the heat
-    map has two modes, and the mean of both lies in the empty space between them; the mean around
-    the peak is one of the two objects. Training keeps the whole heat map: a run that trained
-    through the window learned more slowly (its gradient skips every patch outside it).
+    the heat map's peak, in training as at inference. When the query hesitates between two
+    look-alikes the heat map has two modes, and the mean of both lies in the empty space between
+    them; the mean around the peak is one of the two objects.
 
     Arguments:
         hidden_size (int): the LLM width d.
@@ -71,7 +70,7 @@ class QueryBoxDecoder(nn.Module):
     def forward(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
         """Returns (B, 4) normalised xyxy boxes."""
         attn = self.heat_map(vis_state, image_feats)  # (B, N)
-        if self.window and not self.training:
+        if self.window:
             attn = attn * self.near_peak[attn.argmax(dim=-1)]
             attn = attn / attn.sum(dim=-1, keepdim=True)
         centre = attn @ self.centres  # (B, 2)
