@@ -17,7 +17,10 @@ from pgpt_ros.runtime import DEFAULT_MODEL_DIR, Perceiver
 from tools import robustness_sets as sets
 
 NUM_TEST = 300  # ShapesRef's test split never meets training or validation seeds
-NUM_GROUPS = 150  # aspect-ratio groups and phrasing samples
+NUM_GROUPS = 150  # aspect-ratio groups
+# Wordings on all 300 test commands, as docs/training.md measures them: of 150, about 24 are
+# absent commands with a reordered wording, so one of them is 4 points, more than the 3-point bar.
+NUM_WORDINGS = NUM_TEST
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +107,7 @@ def test_aspect_ratio_costs_at_most_three_points(perceiver):
 
 
 def test_every_wording_within_three_points_of_the_plain_one(perceiver):
-    result = sets.phrasing(perceiver, NUM_GROUPS, perceiver.model.config.image_size)
+    result = sets.phrasing(perceiver, NUM_WORDINGS, perceiver.model.config.image_size)
     assert min(result["gap_to_plain"].values()) >= -0.03, result
     absent = {k: v for k, v in result["absent_acc"].items() if v is not None}
     assert min(absent.values()) >= absent["plain"] - 0.03, result
