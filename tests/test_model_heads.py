@@ -75,7 +75,7 @@ def test_query_decoder_window_takes_the_box_from_the_peak_not_between_two_modes(
     windowed = feature_keyed_head(window=1)
     with torch.no_grad():
         attn = windowed.heat_map(state, feats)
-        whole = box_centre(feature_keyed_head(window=0).eval()(state, feats))
+        whole = box_centre(feature_keyed_head(window=0)(state, feats))
         peak = box_centre(windowed(state, feats))
     assert attn[0, 4] > attn[0, 7] > 0.3  # two modes, patch 4 the peak
     assert centres[4, 0] + 0.25 < whole[0] < centres[7, 0] - 0.25  # in the gap

@@ -50,11 +50,13 @@ class QueryBoxDecoder(nn.Module):
         centres = patch_centres(grid)
         self.register_buffer("centres", centres, persistent=False)
         self.register_buffer("key_pos", sine_position_encoding(centres, width), persistent=False)
-        # (N, N): patch j lies within ``window`` patches of patch i (Chebyshev distance)
-        cells = torch.stack(torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij"))
-        cells = cells.flatten(1).T  # (N, 2) row, column
-        near = (cells[:, None] - cells[None]).abs().amax(dim=-1) <= window
-        self.register_buffer("near_peak", near.float(), persistent=False)
+        if window:  # (N, N): patch j lies within ``window`` patches of patch i (Chebyshev)
+            cells = torch.stack(
+                torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+            )
+            cells = cells.flatten(1).T  # (N, 2) row, column
+            near = (cells[:, None] - cells[None]).abs().amax(dim=-1) <= window
+            self.register_buffer("near_peak", near.float(), persistent=False)
         self.scale = width**-0.5
 
     def scores(self, vis_state: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
